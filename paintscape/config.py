@@ -1,0 +1,294 @@
+"""Typed, frozen experiment configuration: YAML files plus dotted command-line overrides.
+
+``load_config("configs/spade.yaml", ["train.phases[0].epochs=40", "data.root=data/x"])`` returns a
+:class:`Config`. Unknown keys and values of the wrong type raise :class:`ConfigError` naming the key,
+the file and what is allowed. ``config_to_dict`` gives back plain data to save next to every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is wrong; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    name: str  # registry name, e.g. "spade"
+    args: dict[str, Any] = field(default_factory=dict)  # constructor keyword arguments
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    generator: NetworkConfig = NetworkConfig("spade")
+    discriminator: NetworkConfig = NetworkConfig("multiscale")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    root: str = "data/synthetic"
+    size: tuple[int, int] = (384, 512)  # (height, width) the generator works at
+    load_size: tuple[int, int] | None = None  # resize to this before a random crop to `size`
+    flip: bool = True
+    workers: int = 2
+    holdout: str | None = None  # subset file of names kept out of training (validation)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    adversarial: str = "hinge"  # hinge | ls | bce
+    # weights of the named generator terms; a zero weight skips the term's computation
+    weights: dict[str, float] = field(default_factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
+    vgg_distance: str = "l1"  # l1 | cosine (the landscape report used cosine)
+    vgg_weights: str | None = None  # local VGG19 file; None -> torchvision's cache; "random" for tests only
+
+
+@dataclass(frozen=True)
+class PhaseConfig:
+    batch_size: int
+    lr: float
+    epochs: int | None = None
+    steps: int | None = None
+    subset: str | None = None  # file with one image name per line (Selection I / II)
+    loss_weights: dict[str, float] | None = None  # overrides LossConfig.weights in this phase
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    phases: tuple[PhaseConfig, ...] = (PhaseConfig(batch_size=1, lr=2e-4, epochs=1),)
+    betas: tuple[float, float] = (0.0, 0.9)
+    ttur: bool = True  # D lr x2, G lr /2 with betas (0, 0.9), as SPADE's --no_TTUR off
+    lr_decay_start: float = 0.5  # fraction of the run after which lr decays linearly to 0
+    ema_half_life_images: float = 10_000.0  # 0 disables the EMA generator
+    ema_warmup_images: float = 0.0
+    precision: str = "fp32"  # fp32 | bf16 | fp16
+    channels_last: bool = False
+    grad_accumulation: int = 1
+    compile: bool = False
+    seed: int = 0
+    log_every: int = 10
+    image_every: int = 200
+    checkpoint_every: int = 500
+    keep_last: int = 3
+    max_grad_norm: float | None = None
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every: int = 0  # steps; 0 disables the evaluation hook
+    subset: str | None = None
+    max_images: int = 64
+    select_by: str = "l1"  # l1 | fid | score
+    inception_weights: str | None = None
+    segmenter: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+# --- conversion -------------------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert ``value`` to annotation ``tp``; ``key`` is the dotted path for messages."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in args:
+            if option is type(None):
+                continue
+            try:
+                return _convert(value, option, key)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
+        return _build(tp, value, key)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}: {value!r}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp}")
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed keys here: {', '.join(names)}")
+    kwargs = {}
+    for name in names:
+        if name in data:
+            kwargs[name] = _convert(data[name], hints[name], f"{prefix}.{name}" if prefix else name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        raise ConfigError(f"{prefix or 'config'}: missing required key(s) {', '.join(missing)}") from exc
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    return _build(Config, data or {}, "")
+
+
+def config_to_dict(config: Any) -> Any:
+    """Plain YAML/JSON-able data (tuples become lists)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: config_to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, tuple | list):
+        return [config_to_dict(v) for v in config]
+    if isinstance(config, dict):
+        return {k: config_to_dict(v) for k, v in config.items()}
+    return config
+
+
+_PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[\d+\])*)$")
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Apply ``a.b[0].c=value`` (value parsed as YAML) to nested plain data in place."""
+    if "=" not in override:
+        raise ConfigError(f"override {override!r} must look like key.path=value, e.g. train.seed=1")
+    path, raw = override.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw != "" else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {override!r}: value is not valid YAML ({exc})") from exc
+    steps: list[str | int] = []
+    for part in path.strip().split("."):
+        match = _PATH_PART.match(part)
+        if not match:
+            raise ConfigError(f"override {override!r}: cannot read key part {part!r}")
+        steps.append(match.group(1))
+        steps.extend(int(i) for i in re.findall(r"\[(\d+)\]", match.group(2)))
+    node: Any = data
+    for i, step in enumerate(steps[:-1]):
+        nxt = steps[i + 1]
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                raise ConfigError(f"override {override!r}: index [{step}] is out of range")
+            node = node[step]
+        else:
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {override!r}: {step!r} is not inside a mapping")
+            if step not in node or node[step] is None:
+                node[step] = [] if isinstance(nxt, int) else {}
+            node = node[step]
+    last = steps[-1]
+    if isinstance(last, int):
+        if not isinstance(node, list) or last > len(node):
+            raise ConfigError(f"override {override!r}: index [{last}] is out of range")
+        if last == len(node):
+            node.append(value)
+        else:
+            node[last] = value
+    else:
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {last!r} is not inside a mapping")
+        node[last] = value
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply dotted overrides."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of sections (model, data, train, ...)")
+    # Overrides address the full tree, so start from the defaults merged with the file.
+    merged = _merge(config_to_dict(Config()), data)
+    for override in overrides:
+        apply_override(merged, override)
+    try:
+        return config_from_dict(merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+_REPLACED_WHOLE = ("args", "weights")
+
+
+def _merge(base: Any, update: Any) -> Any:
+    # Mappings merge key by key; free-form `args`/`weights` and lists (phases) are replaced whole,
+    # so a pix2pix file's loss weights do not inherit SPADE's defaults.
+    if isinstance(base, dict) and isinstance(update, dict):
+        out = dict(base)
+        for k, v in update.items():
+            out[k] = _merge(base[k], v) if k in base and k not in _REPLACED_WHOLE else v
+        return out
+    return update
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    from paintscape.io_atomic import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(config_to_dict(config), sort_keys=False))
+
+
+def config_from_yaml_text(text: str) -> Config:
+    return config_from_dict(yaml.safe_load(text) or {})

@@ -1,0 +1,54 @@
+import pytest
+
+from paintscape.config import Config, ConfigError, config_from_yaml_text, config_to_dict, load_config, save_config
+
+
+def write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_overrides(tmp_path):
+    path = write(tmp_path, "model:\n  generator: {name: pix2pix, args: {base_channels: 8}}\ntrain:\n  phases:\n    - {batch_size: 2, lr: 0.0002, epochs: 3}\n    - {batch_size: 30, lr: 0.0012, epochs: 1, subset: sel1.txt}\n")
+    config = load_config(path, ["train.phases[0].epochs=40", "data.root=data/x", "train.lr_decay_start=0.25", "data.size=[64, 96]"])
+    assert config.model.generator.name == "pix2pix" and config.model.generator.args == {"base_channels": 8}
+    assert config.train.phases[0].epochs == 40 and config.train.phases[1].subset == "sel1.txt"
+    assert config.data.root == "data/x" and config.data.size == (64, 96)
+    assert config.train.lr_decay_start == 0.25
+
+
+def test_frozen():
+    config = Config()
+    with pytest.raises(Exception):
+        config.train = None  # type: ignore[misc]
+
+
+def test_unknown_key_names_key_and_allowed(tmp_path):
+    path = write(tmp_path, "train:\n  lrr: 1\n")
+    with pytest.raises(ConfigError, match=r"unknown key train\.lrr.*allowed keys here: phases"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="unknown key data.rooot"):
+        load_config(None, ["data.rooot=x"])
+
+
+def test_wrong_type_names_key(tmp_path):
+    with pytest.raises(ConfigError, match=r"train\.seed: expected an integer, got 'abc'"):
+        load_config(None, ["train.seed=abc"])
+    with pytest.raises(ConfigError, match=r"train\.phases\[0\]\.lr: expected a number"):
+        load_config(None, ["train.phases[0].lr=fast"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_loss_weights_replaced_whole(tmp_path):
+    path = write(tmp_path, "loss:\n  weights: {adv: 1.0, l1: 100.0}\n")
+    assert load_config(path).loss.weights == {"adv": 1.0, "l1": 100.0}
+
+
+def test_saved_config_round_trips(tmp_path):
+    config = load_config(None, ["train.seed=7", "model.generator.args.base_channels=16"])
+    save_config(config, tmp_path / "config.yaml")
+    again = config_from_yaml_text((tmp_path / "config.yaml").read_text())
+    assert again == config
+    assert config_to_dict(again)["train"]["seed"] == 7
