@@ -1,0 +1,26 @@
+"""Loss terms as pure functions over tensors and discriminator outputs (the objective combines them)."""
+
+from paintscape.losses.adversarial import (
+    GAN_MODES,
+    adversarial_loss,
+    discriminator_adversarial_loss,
+    generator_adversarial_loss,
+)
+from paintscape.losses.feature_matching import feature_matching_loss
+from paintscape.losses.kl import kl_divergence
+from paintscape.losses.perceptual import VGG19Features, default_vgg19_path, feature_distance, perceptual_loss
+from paintscape.losses.reconstruction import l1_loss
+
+__all__ = [
+    "GAN_MODES",
+    "VGG19Features",
+    "adversarial_loss",
+    "default_vgg19_path",
+    "discriminator_adversarial_loss",
+    "feature_distance",
+    "feature_matching_loss",
+    "generator_adversarial_loss",
+    "kl_divergence",
+    "l1_loss",
+    "perceptual_loss",
+]

@@ -1,0 +1,179 @@
+"""Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix into :mod:`paintscape.models.pix2pix`.
+
+The reference saves plain state dicts (``latest_net_G.pth``, ``latest_net_D.pth``) of its recursive
+``UnetGenerator`` and sequential ``NLayerDiscriminator``. Key layout of the U-Net, level ``k``
+(1 = outermost) living under ``model.model.`` + ``1.model.`` + ``3.model.`` * (k - 2)::
+
+    outermost  [0 downconv, 1 submodule, 2 ReLU, 3 upconv, 4 Tanh]
+    middle     [0 LeakyReLU, 1 downconv, 2 downnorm, 3 submodule, 4 ReLU, 5 upconv, 6 upnorm, 7 Dropout]
+    innermost  [0 LeakyReLU, 1 downconv, 2 ReLU, 3 upconv, 4 upnorm]
+
+and of the PatchGAN: ``model.0`` first conv, ``model.{3n-1}`` / ``model.{3n}`` conv / norm of layer
+``n``, ``model.{3N+2}`` the 1-channel classifier. Checkpoints saved from ``DataParallel``
+(``module.`` prefix) and from PyTorch < 0.4 (no ``num_batches_tracked``; running stats on
+instance norms) are accepted, as the reference's own loader accepts them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from paintscape.models.pix2pix import PatchGANDiscriminator, UNetGenerator
+
+
+class ReferenceCheckpointError(ValueError):
+    """A reference state dict does not fit the paintscape network it is loaded into."""
+
+
+def _unet_prefix(level: int) -> str:
+    """Reference key prefix of U-Net level ``level`` (0-based, 0 = outermost)."""
+    if level == 0:
+        return "model.model."
+    return "model.model.1.model." + "3.model." * (level - 1)
+
+
+def generator_key_map(model: UNetGenerator) -> dict[str, str]:
+    """Our state-dict key -> the reference's key, for every entry of ``model.state_dict()``."""
+    mapping: dict[str, str] = {}
+    depth = model.depth
+    for level in range(depth):
+        prefix = _unet_prefix(level)
+        outermost, innermost = level == 0, level == depth - 1
+        if outermost:
+            slots = {"down.conv": 0, "up.conv": 3}
+        elif innermost:
+            slots = {"down.conv": 1, "up.conv": 3, "up.norm": 4}
+        else:
+            slots = {"down.conv": 1, "down.norm": 2, "up.conv": 5, "up.norm": 6}
+        for ours, index in slots.items():
+            side, part = ours.split(".")
+            mapping_prefix = f"{side}.{level}.{part}."
+            for key in model.state_dict():
+                if key.startswith(mapping_prefix):
+                    mapping[key] = f"{prefix}{index}.{key[len(mapping_prefix) :]}"
+    missing = set(model.state_dict()) - set(mapping)
+    assert not missing, f"unmapped generator keys {sorted(missing)}"
+    return mapping
+
+
+def discriminator_key_map(model: PatchGANDiscriminator) -> dict[str, str]:
+    """Our state-dict key -> the reference's key (``NLayerDiscriminator``)."""
+    num_layers = len(model.blocks) - 1
+    mapping: dict[str, str] = {}
+    for key in model.state_dict():
+        if key.startswith("classifier."):
+            mapping[key] = f"model.{3 * num_layers + 2}.{key[len('classifier.') :]}"
+            continue
+        match = re.fullmatch(r"blocks\.(\d+)\.(\d+)\.(.+)", key)
+        assert match, key
+        block, slot, name = int(match[1]), int(match[2]), match[3]
+        index = 0 if block == 0 else 3 * block - 1 + slot
+        mapping[key] = f"model.{index}.{name}"
+    return mapping
+
+
+def reference_unet_depth(state: Mapping[str, Tensor]) -> int:
+    """The ``num_downs`` of a reference U-Net state dict: how many nested levels have a down-conv."""
+    state = _strip_data_parallel(state)
+    depth = 0
+    while f"{_unet_prefix(depth)}{0 if depth == 0 else 1}.weight" in state:
+        depth += 1
+    return depth
+
+
+def _strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module.") :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def _convert(
+    state: Mapping[str, Tensor], ours: Mapping[str, Tensor], key_map: Mapping[str, str], what: str, hint: str
+) -> dict[str, Tensor]:
+    state = _strip_data_parallel(state)
+    converted: dict[str, Tensor] = {}
+    for our_key, reference_key in key_map.items():
+        expected = ours[our_key]
+        if reference_key not in state:
+            if our_key.endswith("num_batches_tracked"):  # PyTorch < 0.4 checkpoints lack it
+                converted[our_key] = torch.zeros_like(expected)
+                continue
+            raise ReferenceCheckpointError(
+                f"reference {what} state dict has no key {reference_key!r} (for our {our_key!r}); {hint}"
+            )
+        value = state[reference_key]
+        if tuple(value.shape) != tuple(expected.shape):
+            raise ReferenceCheckpointError(
+                f"reference {what} key {reference_key!r} has shape {tuple(value.shape)}, but our {our_key!r} "
+                f"needs {tuple(expected.shape)}; {hint}"
+            )
+        converted[our_key] = value.detach().to(dtype=expected.dtype)
+    used = set(key_map.values())
+    # Old checkpoints keep running stats on (non-affine) instance norms; the reference drops them too.
+    unused = sorted(
+        k for k in state if k not in used and not re.search(r"(running_mean|running_var|num_batches_tracked)$", k)
+    )
+    if unused:
+        more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+        raise ReferenceCheckpointError(
+            f"reference {what} state dict has keys our network does not use: {', '.join(unused[:5])}{more}; {hint}"
+        )
+    return converted
+
+
+def convert_generator_state_dict(state: Mapping[str, Tensor], model: UNetGenerator) -> dict[str, Tensor]:
+    """A reference ``UnetGenerator`` state dict -> a state dict for ``model``.
+
+    Raises :class:`ReferenceCheckpointError` naming the first key that is missing, has the wrong
+    shape or is left over, with the network settings that would fit.
+    """
+    ref_depth = reference_unet_depth(state)
+    hint = (
+        f"the checkpoint is a U-Net with {ref_depth} down-samplings, ours has {model.depth}"
+        if ref_depth != model.depth
+        else "build UNetGenerator with the checkpoint's input_channels, base_channels (ngf) and norm"
+    )
+    return _convert(state, model.state_dict(), generator_key_map(model), "generator", hint)
+
+
+def convert_discriminator_state_dict(state: Mapping[str, Tensor], model: PatchGANDiscriminator) -> dict[str, Tensor]:
+    """A reference ``NLayerDiscriminator`` state dict -> a state dict for ``model``."""
+    hint = "build PatchGANDiscriminator with the checkpoint's input_channels, base_channels (ndf), num_layers and norm"
+    return _convert(state, model.state_dict(), discriminator_key_map(model), "discriminator", hint)
+
+
+def _read(path: str | Path) -> dict[str, Tensor]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"reference checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, Mapping):
+        raise ReferenceCheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")
+    return dict(state)
+
+
+def load_reference_generator(path: str | Path, model: UNetGenerator) -> UNetGenerator:
+    """Load junyanz's ``latest_net_G.pth`` (or a ``.safetensors`` of the same keys) into ``model``."""
+    try:
+        model.load_state_dict(convert_generator_state_dict(_read(path), model))
+    except ReferenceCheckpointError as error:
+        raise ReferenceCheckpointError(f"{path}: {error}") from None
+    return model
+
+
+def load_reference_discriminator(path: str | Path, model: PatchGANDiscriminator) -> PatchGANDiscriminator:
+    """Load junyanz's ``latest_net_D.pth`` (or a ``.safetensors`` of the same keys) into ``model``."""
+    try:
+        model.load_state_dict(convert_discriminator_state_dict(_read(path), model))
+    except ReferenceCheckpointError as error:
+        raise ReferenceCheckpointError(f"{path}: {error}") from None
+    return model

@@ -1,0 +1,73 @@
+"""Phased schedules: which phase, epoch and batch a global step belongs to, and its learning rate."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from paintscape.config import PhaseConfig
+
+
+@dataclass(frozen=True)
+class PhasePlan:
+    index: int
+    config: PhaseConfig
+    dataset_size: int
+    world_size: int
+    steps_per_epoch: int
+    steps: int
+    first_step: int  # global step at which the phase starts
+
+    @property
+    def last_step(self) -> int:
+        return self.first_step + self.steps
+
+    @property
+    def label(self) -> str:
+        return self.config.name or f"phase {self.index + 1}"
+
+
+def steps_per_epoch(dataset_size: int, batch_size: int, world_size: int) -> int:
+    # drop_last semantics: every step sees a full batch on every rank; a set smaller than one
+    # global batch still gives one step per epoch (the sampler repeats images).
+    return max(1, dataset_size // (batch_size * world_size))
+
+
+def plan_phases(phases: tuple[PhaseConfig, ...], dataset_sizes: list[int], world_size: int) -> list[PhasePlan]:
+    plans, start = [], 0
+    for index, (phase, size) in enumerate(zip(phases, dataset_sizes)):
+        spe = steps_per_epoch(size, phase.batch_size, world_size)
+        if (phase.epochs is None) == (phase.steps is None):
+            raise ValueError(f"train.phases[{index}]: give exactly one of epochs or steps")
+        steps = phase.steps if phase.steps is not None else phase.epochs * spe
+        if steps <= 0:
+            raise ValueError(f"train.phases[{index}]: the phase has no steps (epochs/steps must be positive)")
+        plans.append(PhasePlan(index, phase, size, world_size, spe, steps, start))
+        start += steps
+    return plans
+
+
+def phase_at(plans: list[PhasePlan], step: int) -> PhasePlan | None:
+    for plan in plans:
+        if plan.first_step <= step < plan.last_step:
+            return plan
+    return None
+
+
+def lr_factor(step: int, total_steps: int, decay_start: float) -> float:
+    """1 until ``decay_start`` of the whole run, then linear down to 0 at the end (SPADE's decay)."""
+    if decay_start >= 1.0 or total_steps <= 0:
+        return 1.0
+    start = decay_start * total_steps
+    if step < start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(total_steps - start, 1.0))
+
+
+def optimizer_lrs(base_lr: float, ttur: bool) -> tuple[float, float]:
+    """(G lr, D lr): with TTUR, G gets lr/2 and D lr*2 as in SPADE."""
+    return (base_lr / 2, base_lr * 2) if ttur else (base_lr, base_lr)
+
+
+def epochs_in(plan: PhasePlan) -> int:
+    return math.ceil(plan.steps / plan.steps_per_epoch)

@@ -1,0 +1,189 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from paintscape.checkpoint import CheckpointManager, load_generator, load_training_state
+from paintscape.train.trainer import TrainingDiverged, train
+from train_helpers import REPO, make_data, tiny_config
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return make_data(tmp_path_factory.mktemp("syn") / "data")
+
+
+def final_state(run):
+    return load_training_state(CheckpointManager(run).latest_state_path())
+
+
+@pytest.mark.parametrize("family", ["spade", "pix2pix", "tsit"])
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(data, tmp_path, family):
+    overrides = ["model.generator.args.use_vae=true"] if family == "spade" else []
+    config = tiny_config(data, *overrides, family=family)
+    straight = train(config, tmp_path / "straight", progress=False)
+    assert straight.steps == 4
+    train(config, tmp_path / "resumed", progress=False, stop_after=2)
+    assert final_state(tmp_path / "resumed")["step"] == 2
+    resumed = train(config, tmp_path / "resumed", progress=False, resume=True)
+    assert resumed.steps == 4
+    a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "resumed")
+    for part in ("generator", "discriminator", "ema"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs after resume"
+    assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
+    # and training did change the weights
+    first = load_training_state(tmp_path / "resumed" / "checkpoints" / "step_00000002.pt")
+    assert not all(torch.equal(first["generator"][k], a["generator"][k]) for k in a["generator"])
+
+
+def test_logs_losses_checkpoints_and_samples(data, tmp_path):
+    config = tiny_config(data, "train.image_every=2", "train.checkpoint_every=2", "train.keep_last=1")
+    train(config, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert {"G/adv", "G/feat", "G/kl", "D/real", "D/fake", "lr/G", "lr/D", "speed/images_per_s"} <= set(records[0]) or {"G/adv", "G/feat", "D/real", "D/fake"} <= set(records[0])
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["step_00000004.pt", "step_00000004.safetensors"]
+    assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
+    assert any((tmp_path / "run" / "tensorboard").iterdir())
+    generator, spec = load_generator(tmp_path / "run")
+    assert spec["name"] == "spade"
+    out = generator(torch.zeros(1, 29, 32, 64))
+    assert out.shape == (1, 3, 32, 64)
+
+
+def test_ttur_and_linear_decay(data, tmp_path):
+    config = tiny_config(data, "train.lr_decay_start=0.5")
+    train(config, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    lr_g = [r["lr/G"] for r in records]
+    lr_d = [r["lr/D"] for r in records]
+    assert lr_g[:3] == pytest.approx([1e-4, 1e-4, 1e-4]) and lr_d[0] == pytest.approx(4e-4)  # TTUR: lr/2, 2*lr
+    assert lr_g[3] == pytest.approx(0.5e-4)  # halfway through the decay
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
+    from paintscape.train import objective
+
+    config = tiny_config(data, "train.checkpoint_every=1", "train.phases[0].steps=6")
+    calls = {"n": 0}
+    original = objective.GANObjective.generator_terms
+
+    def poisoned(self, *args, **kwargs):
+        terms = original(self, *args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] == 3:
+            terms["G/feat"] = terms["G/feat"] * float("nan")
+        return terms
+
+    monkeypatch.setattr(objective.GANObjective, "generator_terms", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"step 3: loss G/feat is not finite"):
+        train(config, tmp_path / "run", progress=False)
+    state = final_state(tmp_path / "run")
+    assert state["step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+
+
+def test_existing_run_needs_resume(data, tmp_path):
+    config = tiny_config(data, "train.phases[0].steps=1")
+    train(config, tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="--resume"):
+        train(config, tmp_path / "run", progress=False)
+
+
+def test_training_refuses_bad_data(tmp_path):
+    from PIL import Image
+
+    from paintscape.data.io import DataError
+
+    data = make_data(tmp_path / "data", count=4)
+    Image.new("L", (48, 32), 40).save(data / "labels" / "scene_000001.png")
+    with pytest.raises(DataError, match=r"scene_000001\.png: label ids outside 0\.\.28: 40"):
+        train(tiny_config(data), tmp_path / "run", progress=False)
+
+
+KILL_SCRIPT = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[3])
+import paintscape.checkpoint as ck
+from train_helpers import tiny_config
+from paintscape.train.trainer import train
+
+mode = sys.argv[4]
+original_save = ck.save_training_state
+original_gen = ck.save_generator
+def kill_in_state(path, state):
+    if state["step"] == 3:
+        # die half way through writing the temporary file of the training state
+        import io, torch
+        buffer = io.BytesIO(); torch.save(state, buffer)
+        tmp = path.parent / f".{path.name}.partial.tmp"
+        tmp.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        os.kill(os.getpid(), signal.SIGKILL)
+    original_save(path, state)
+def kill_in_generator(path, generator, spec):
+    if "00000003" in str(path):
+        os.kill(os.getpid(), signal.SIGKILL)  # the .pt is complete, the generator and pointer are not
+    original_gen(path, generator, spec)
+if mode == "state":
+    ck.save_training_state = kill_in_state
+else:
+    ck.save_generator = kill_in_generator
+train(tiny_config(sys.argv[1], "train.checkpoint_every=1", "train.phases[0].steps=5"), sys.argv[2], progress=False)
+"""
+
+
+@pytest.mark.parametrize("mode", ["state", "generator"])
+def test_sigkill_while_saving_resumes_from_last_complete_checkpoint(data, tmp_path, mode):
+    script = tmp_path / "kill.py"
+    script.write_text(KILL_SCRIPT)
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, str(script), str(data), str(run), str(REPO / "tests"), mode], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    assert json.loads((run / "latest.json").read_text())["step"] == 2
+    result = train(tiny_config(data, "train.checkpoint_every=1", "train.phases[0].steps=5"), run, progress=False, resume=True)
+    assert result.steps == 5
+    assert final_state(run)["step"] == 5
+    assert not list((run / "checkpoints").glob(".*.tmp"))  # leftovers of the killed write are cleaned
+
+
+DDP_SCRIPT = r"""
+import os, sys, hashlib
+sys.path.insert(0, sys.argv[3])
+import torch
+from train_helpers import tiny_config
+from paintscape.train.trainer import Trainer
+from paintscape.train.distributed import unwrap
+
+trainer = Trainer(tiny_config(sys.argv[1], "train.phases=[{batch_size: 4, lr: 0.0002, steps: 3}]", "model.generator.args.norm=syncbatch"), sys.argv[2], progress=False)
+trainer.fit()
+digest = hashlib.sha256()
+for module in (unwrap(trainer.generator), unwrap(trainer.discriminator)):
+    for key, value in sorted(module.named_parameters()):
+        digest.update(key.encode()); digest.update(value.detach().cpu().numpy().tobytes())
+has_sync = any(isinstance(m, torch.nn.SyncBatchNorm) for m in unwrap(trainer.generator).modules())
+with open(os.path.join(sys.argv[2], f"rank{trainer.info.rank}.txt"), "w") as f:
+    f.write(f"{digest.hexdigest()} {trainer.info.world_size} {has_sync} {trainer.step}")
+"""
+
+
+@pytest.mark.slow
+def test_two_process_ddp_keeps_ranks_identical(data, tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    run = tmp_path / "run"
+    run.mkdir()
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29517", str(script), str(data), str(run), str(REPO / "tests")],
+        capture_output=True, text=True, timeout=600, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rank0 = (run / "rank0.txt").read_text().split()
+    rank1 = (run / "rank1.txt").read_text().split()
+    assert rank0[1:] == ["2", "False", "3"]  # SyncBatchNorm is GPU-only; on CPU plain batch norm stays
+    assert rank0[0] == rank1[0], "ranks hold different weights after DDP training"
+    assert (run / "latest.json").is_file()
