@@ -55,6 +55,90 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--subset", type=Path, default=None, help="only the names listed in this file")
 
+    p = sub.add_parser("train", help="train a model from a YAML config (torchrun for several GPUs)")
+    p.add_argument("config", type=Path, help="YAML config, e.g. configs/spade.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.phases[0].epochs=40 data.root=data/x")
+    p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, logs, samples)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
+
+    p = sub.add_parser("inspect", help="parameter counts, output sizes and GFLOPs of a config's networks")
+    p.add_argument("config", type=Path)
+    p.add_argument("overrides", nargs="*")
+
+    p = sub.add_parser("generate", help="label maps -> photos with a trained generator")
+    p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
+    p.add_argument("labels", type=Path, help="folder of label maps (8/16-bit grayscale or palette PNG)")
+    p.add_argument("out", type=Path, help="output folder")
+    p.add_argument("--style", type=Path, default=None, help="JSON {label file: reference photo}")
+    p.add_argument("--style-root", type=Path, default=None, help="folder of the reference photos (default: beside the JSON)")
+    p.add_argument("--samples", type=int, default=1, help="photos per label map (sample_K/ folders when > 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--archive", type=Path, default=None, help="also write a zip of the photos (a submission)")
+
+    p = sub.add_parser("export", help="export a generator to ONNX")
+    p.add_argument("checkpoint", type=Path)
+    p.add_argument("out", type=Path, help="e.g. generator.onnx")
+    p.add_argument("--opset", type=int, default=17)
+
+    p = sub.add_parser("average", help="average the weights of a run's best evaluated checkpoints")
+    p.add_argument("run", type=Path)
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--out", type=Path, default=None, help="default: RUN/averaged.safetensors")
+
+    p = sub.add_parser("evaluate", help="FID, KID, mask accuracy, mIoU, aesthetic and the track's score")
+    p.add_argument("generated", type=Path, help="folder of generated photos (same stems as the label maps)")
+    p.add_argument("--labels", type=Path, required=True, help="the label maps they were generated from")
+    p.add_argument("--real", type=Path, default=None, help="real photos for FID/KID (e.g. the training imgs/)")
+    p.add_argument("--segmenter", type=Path, default=None, help="a `paintscape train-segmenter` folder (mask accuracy, mIoU)")
+    p.add_argument("--inception", type=Path, default=None, help="pt_inception-2015-12-05-6726825d.pth (FID, KID)")
+    p.add_argument("--aesthetic", type=Path, default=None, help="LAION aesthetic MLP .pth (with --aesthetic-clip)")
+    p.add_argument("--aesthetic-clip", type=Path, default=None, help="local CLIP ViT-L/14 folder for the aesthetic MLP")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: GENERATED/../report)")
+    p.add_argument("--cache", type=Path, default=None, help="folder for cached real-image statistics")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--fid-method", choices=("sqrtm", "features"), default="sqrtm", help="sqrtm: pytorch-fid's; features: exact and faster below 2048 images")
+
+    p = sub.add_parser("train-segmenter", help="train a SegFormer on a dataset's photos -> labels")
+    p.add_argument("data", type=Path, help="dataset folder with imgs/ and labels/")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--size", default="b0", help="SegFormer size b0..b5")
+    p.add_argument("--image-size", type=parse_size, default=None, help="WIDTHxHEIGHT to train at (default: the first photo's size)")
+    p.add_argument("--steps", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=6e-5)
+    p.add_argument("--pretrained", type=Path, default=None, help="local nvidia/mit-bN backbone folder")
+    p.add_argument("--subset", type=Path, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=0)
+
+    p = sub.add_parser("select", help="per label map, keep the candidate photo a segmenter finds most faithful")
+    p.add_argument("candidates", type=Path, nargs="+", help="folders of generated photos (or one with sample_K/ subfolders)")
+    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--segmenter", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("quickstart", help="synthetic data -> train a small model on CPU -> gallery (no download)")
+    p.add_argument("--out", type=Path, default=Path("runs/quickstart"))
+    p.add_argument("--minutes", type=float, default=8.0, help="training time budget")
+    p.add_argument("--train-count", type=int, default=400)
+    p.add_argument("--test-count", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--family", choices=("pix2pix", "spade"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU)")
+
+    p = sub.add_parser("paint", help="web page to paint label maps and see the landscape (on 127.0.0.1)")
+    p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
+
     return parser
 
 
@@ -88,6 +172,153 @@ def run_check_data(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"problem: {problem}")
     return 0 if report.ok else 1
+
+
+@command("train")
+def run_train(args: argparse.Namespace) -> int:
+    from paintscape.config import load_config
+    from paintscape.train.trainer import train
+
+    config = load_config(args.config, args.overrides)
+    result = train(config, args.out, resume=args.resume, check_data=not args.skip_check)
+    if result.steps:
+        print(f"trained {result.steps} steps ({result.images} images) in {result.seconds / 60:.1f} min; latest checkpoint in {args.out}")
+    return 0
+
+
+@command("inspect")
+def run_inspect(args: argparse.Namespace) -> int:
+    from paintscape.config import load_config
+    from paintscape.model_summary import format_table, summarize
+
+    config = load_config(args.config, args.overrides)
+    print(format_table(summarize(config), config.data.size))
+    return 0
+
+
+@command("generate")
+def run_generate(args: argparse.Namespace) -> int:
+    from paintscape.data.dataset import read_style_map
+    from paintscape.generate import generate_folder, write_archive
+    from paintscape.pipeline import Painter
+
+    device = args.device
+    painter = Painter.from_checkpoint(args.checkpoint, device=device)
+    painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
+    styles = read_style_map(args.style, args.style_root) if args.style else None
+    written = generate_folder(painter, args.labels, args.out, styles, samples=args.samples, seed=args.seed, batch_size=args.batch_size)
+    print(f"wrote {len(written)} photos at {painter.size[1]}x{painter.size[0]} to {args.out}")
+    if args.archive:
+        write_archive(written, args.out, args.archive)
+        print(f"archive: {args.archive}")
+    return 0
+
+
+@command("export")
+def run_export(args: argparse.Namespace) -> int:
+    from paintscape.export import export_onnx
+
+    info = export_onnx(args.checkpoint, args.out, opset=args.opset)
+    print(f"wrote {args.out}: inputs {', '.join(info['inputs'])}; output image (1, 3, {info['size'][0]}, {info['size'][1]})")
+    return 0
+
+
+@command("average")
+def run_average(args: argparse.Namespace) -> int:
+    from paintscape.train.selection import average_generators, best_checkpoints
+
+    paths = best_checkpoints(args.run, args.top)
+    out = args.out or args.run / "averaged.safetensors"
+    average_generators(paths, out)
+    print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
+    return 0
+
+
+@command("quickstart")
+def run_quickstart(args: argparse.Namespace) -> int:
+    from paintscape.quickstart import quickstart
+
+    summary = quickstart(args.out, minutes=args.minutes, train_count=args.train_count, test_count=args.test_count, seed=args.seed, family=args.family)
+    print(summary)
+    return 0
+
+
+@command("paint")
+def run_paint(args: argparse.Namespace) -> int:
+    from paintscape.pipeline import Painter
+    from paintscape.web.server import PaintServer
+
+    painter = Painter.from_checkpoint(args.checkpoint, device=args.device)
+    painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
+    server = PaintServer(painter, host=args.host, port=args.port)
+    print(f"paintscape paint: {server.url}  ({painter.size[1]}x{painter.size[0]}, {painter.device}); Ctrl+C stops")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def _device(name: str) -> str:
+    import torch
+
+    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
+
+
+@command("evaluate")
+def run_evaluate(args: argparse.Namespace) -> int:
+    from paintscape.evaluate.report import evaluate_folder, write_report
+
+    result = evaluate_folder(
+        args.generated, args.labels, real_dir=args.real, segmenter_dir=args.segmenter, inception_weights=args.inception,
+        aesthetic_clip_dir=args.aesthetic_clip, aesthetic_mlp=args.aesthetic, device=_device(args.device),
+        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method,
+    )
+    out = args.out or args.generated.parent / "report"
+    json_path, md_path = write_report(result, out)
+    print(md_path.read_text())
+    print(f"report: {json_path} and {md_path}")
+    return 0
+
+
+@command("train-segmenter")
+def run_train_segmenter(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from paintscape.data.dataset import PairedFolder, paired_names
+    from paintscape.data.io import read_label
+    from paintscape.evaluate.segmenter import train_segmenter
+
+    size = args.image_size
+    if size is None:
+        first = paired_names(args.data, args.subset)[0]
+        size = read_label(args.data / "labels" / f"{first}.png").shape
+    dataset = PairedFolder(args.data, size, subset=args.subset, train=True)
+    steps = args.steps if args.steps or args.epochs else 2000
+    total = steps or args.epochs * max(1, len(dataset) // args.batch_size)
+    bar = tqdm(total=total, desc="train-segmenter", unit="step")
+
+    def progress(step: int, total_steps: int, loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    train_segmenter(dataset, args.out, size=args.size, steps=steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    device=_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress)
+    bar.close()
+    print(f"segmenter saved to {args.out} ({len(dataset)} pairs at {size[1]}x{size[0]})")
+    return 0
+
+
+@command("select")
+def run_select(args: argparse.Namespace) -> int:
+    from paintscape.ensemble import select_best
+
+    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, device=_device(args.device))
+    print((args.out / "choices.md").read_text())
+    print(f"kept {len(choices)} photos in {args.out}; per-map scores in {args.out / 'choices.csv'}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

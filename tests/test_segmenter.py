@@ -107,8 +107,12 @@ def test_missing_pretrained_backbone_names_download(tmp_path):
 
 
 def test_pretrained_backbone_loads_encoder_from_local_folder(tmp_path):
+    import transformers
+
     torch.manual_seed(1)
-    source = seg.build_segmenter("tiny", num_labels=5)  # stands in for nvidia/mit-*: other head
+    # nvidia/mit-b* are ImageNet classifiers (SegformerForImageClassification, 1000 labels)
+    config = seg.segformer_config("tiny", num_labels=10)
+    source = transformers.SegformerForImageClassification(config)
     source.save_pretrained(tmp_path / "mit")
     model = seg.build_segmenter("tiny", pretrained_backbone=tmp_path / "mit")
     assert model.config.num_labels == NUM_CLASSES

@@ -253,7 +253,11 @@ def train_segmenter(
     model.train()
     losses: list[float] = []
     step, start = 0, time.time()
+    epoch = 0
     while step < total:
+        if hasattr(dataset, "set_epoch"):  # PairedFolder: fresh augmentation each pass
+            dataset.set_epoch(epoch)
+        epoch += 1
         for batch in loader:
             image = batch["image"].to(device, torch.float32)
             label = batch["label"].to(device)
@@ -274,6 +278,7 @@ def train_segmenter(
     facts = {
         "size": size,
         "steps": step,
+        "epochs": round(step / len(loader), 3),
         "batch_size": batch_size,
         "lr": lr,
         "weight_decay": weight_decay,

@@ -209,6 +209,8 @@ class TSITGenerator(nn.Module):
                 "this TSIT generator has a style stream and needs style=(B, 3, H, W) photos in [-1, 1]; "
                 "build it with style_stream=False to generate from labels alone"
             )
+        if self.uses_style and (style.dim() != 4 or style.shape[1] != 3 or style.shape[0] != B):
+            raise ValueError(f"style must be ({B}, 3, H, W) photos in [-1, 1], got shape {tuple(style.shape)}")
         features = self.content_stream(content)  # ft0 .. ft7, (B, C_i, H / 2**i, W / 2**i)
         style_features = self.style_stream(style) if self.style_stream is not None else None
 

@@ -66,7 +66,7 @@ def _hint(reference_key: str) -> str:
         return "the checkpoint has a style stream: build the generator with style_stream=True"
     if reference_key.startswith("fc."):
         return "fc is a Linear on z with use_vae=True and a Conv2d on the label without: check use_vae, z_dim and image_size"
-    if reference_key.startswith("content_stream.res_0.") or reference_key == "fc.weight":
+    if reference_key.startswith("content_stream.res_0."):
         return "check num_classes / input_channels (label_nc, + 1 with --contain_dontcare_label)"
     return "check base_channels (ngf), norm (norm_G), stream_norm (norm_S) and spectral"
 

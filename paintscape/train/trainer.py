@@ -123,13 +123,14 @@ def _set_rng_state(state: dict[str, Any]) -> None:
 
 
 class Trainer:
-    def __init__(self, config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True, check_data: bool = True, stop_after: int | None = None) -> None:
+    def __init__(self, config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True, check_data: bool = True, stop_after: int | None = None, time_limit: float | None = None) -> None:
         self.config = config
         self.run_dir = Path(run_dir)
         self.resume = resume
         self.progress = progress
         self.check_data = check_data
-        self.stop_after = stop_after  # stop (with a checkpoint) after this global step; for tests and time limits
+        self.stop_after = stop_after  # stop (with a checkpoint) after this global step; for tests
+        self.time_limit = time_limit  # seconds; stop (with a checkpoint) once training has run this long
         train = config.train
         if train.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"train.precision must be fp32, bf16 or fp16, got {train.precision!r}")
@@ -434,6 +435,8 @@ class Trainer:
                     if self.config.eval.every and self.step % self.config.eval.every == 0:
                         self._evaluate()
                     phase_end = self.step == plan.last_step
+                    if self.time_limit is not None and time.time() - start_time >= self.time_limit:
+                        self.stop_after = self.step  # all ranks run the same steps, so they stop together only on CPU/1 rank
                     if self.step % self.config.train.checkpoint_every == 0 or phase_end or self.step == self.stop_after:
                         last_checkpoint = self.save_checkpoint() or last_checkpoint
                     if self.step == self.stop_after:
@@ -511,9 +514,9 @@ class Trainer:
             atomic_write_text(self.run_dir / "best.json", json.dumps({**self.best, **metrics}, indent=1))
 
 
-def train(config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True, check_data: bool = True, stop_after: int | None = None) -> TrainResult:
+def train(config: Config, run_dir: str | Path, resume: bool = False, progress: bool = True, check_data: bool = True, stop_after: int | None = None, time_limit: float | None = None) -> TrainResult:
     """Train ``config`` into ``run_dir`` (see :class:`Trainer`)."""
-    return Trainer(config, run_dir, resume=resume, progress=progress, check_data=check_data, stop_after=stop_after).fit()
+    return Trainer(config, run_dir, resume=resume, progress=progress, check_data=check_data, stop_after=stop_after, time_limit=time_limit).fit()
 
 
 def replace_phases(config: Config, **changes: Any) -> Config:

@@ -1,0 +1,64 @@
+"""``paintscape export``: a generator as an ONNX graph (label one-hot [, z] [, style] -> image)."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from paintscape.checkpoint import load_generator
+from paintscape.io_atomic import atomic_write_bytes
+from paintscape.labels import NUM_CLASSES
+
+
+class _ExportWrapper(nn.Module):
+    """Positional inputs only, as ONNX wants: ``(label[, z][, style])``."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+        self.takes_z = int(getattr(generator, "z_dim", 0)) > 0
+        self.takes_style = bool(getattr(generator, "uses_style", False))
+
+    def forward(self, label: Tensor, *extra: Tensor) -> Tensor:
+        extra_list = list(extra)
+        z = extra_list.pop(0) if self.takes_z else None
+        style = extra_list.pop(0) if self.takes_style else None
+        return self.generator(label, z=z, style=style)
+
+
+def example_inputs(generator: nn.Module, size: tuple[int, int], batch: int = 1, seed: int = 0) -> tuple[list[str], tuple[Tensor, ...]]:
+    generator_rng = torch.Generator().manual_seed(seed)
+    H, W = size
+    ids = torch.randint(0, NUM_CLASSES, (batch, H, W), generator=generator_rng)
+    label = torch.nn.functional.one_hot(ids, NUM_CLASSES).permute(0, 3, 1, 2).float()
+    names, inputs = ["label"], [label]
+    if int(getattr(generator, "z_dim", 0)) > 0:
+        names.append("z")
+        inputs.append(torch.randn(batch, generator.z_dim, generator=generator_rng))
+    if getattr(generator, "uses_style", False):
+        names.append("style")
+        inputs.append(torch.rand(batch, 3, H, W, generator=generator_rng) * 2 - 1)
+    return names, tuple(inputs)
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dict[str, Any]:
+    generator, spec = load_generator(checkpoint, device="cpu")
+    size = tuple(spec.get("image_size") or spec["args"]["image_size"])
+    wrapper = _ExportWrapper(generator).eval()
+    names, inputs = example_inputs(generator, size)
+    buffer = io.BytesIO()
+    # The networks' argument checks read tensor shapes in Python; tracing fixes them for the example
+    # size, which is what we want (the graph serves one size), so the warnings are noise.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            wrapper, inputs, buffer, input_names=names, output_names=["image"], opset_version=opset,
+            dynamic_axes={n: {0: "batch"} for n in [*names, "image"]}, dynamo=False,
+        )
+    atomic_write_bytes(out, buffer.getvalue())
+    return {"inputs": names, "size": size, "spec": spec}

@@ -1,0 +1,72 @@
+"""``paintscape inspect``: parameter counts, output sizes and forward GFLOPs of a config's networks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from paintscape.config import Config
+from paintscape.labels import NUM_CLASSES
+
+
+@dataclass
+class NetworkSummary:
+    role: str
+    name: str
+    parameters: int
+    output: str
+    gflops: float
+
+
+def count_parameters(module: nn.Module | None) -> int:
+    return 0 if module is None else sum(p.numel() for p in module.parameters())
+
+
+def _flops(module: nn.Module, *args, **kwargs) -> tuple[float, object]:
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        out = module(*args, **kwargs)
+    return counter.get_total_flops() / 1e9, out
+
+
+def _shape(out: object) -> str:
+    if isinstance(out, torch.Tensor):
+        return "x".join(map(str, out.shape))
+    if isinstance(out, list | tuple):  # multiscale D: the logits of each scale
+        return ", ".join(_shape(o[-1] if isinstance(o, list | tuple) else o) for o in out)
+    return type(out).__name__
+
+
+def summarize(config: Config) -> list[NetworkSummary]:
+    """Builds the networks on the ``meta`` device (no memory, no weights) and counts a batch-1 forward."""
+    from paintscape.train.trainer import build_networks
+
+    with torch.device("meta"):
+        generator, discriminator, spec = build_networks(config)
+    generator.eval()
+    discriminator.eval()
+    H, W = config.data.size
+    with torch.device("meta"):
+        label = torch.zeros(1, NUM_CLASSES, H, W)
+        image = torch.zeros(1, 3, H, W)
+    encoder = getattr(generator, "encoder", None)
+    style = image if getattr(generator, "uses_style", False) else None
+    z = torch.zeros(1, generator.z_dim, device="meta") if getattr(generator, "z_dim", 0) else None
+    g_flops, fake = _flops(generator, label, z=z, style=style)
+    rows = [NetworkSummary("generator", spec["name"], count_parameters(generator) - count_parameters(encoder), _shape(fake), g_flops)]
+    if encoder is not None:
+        e_flops, (mu, _) = _flops(encoder, image)
+        rows.append(NetworkSummary("encoder", type(encoder).__name__, count_parameters(encoder), f"mu, logvar {_shape(mu)}", e_flops))
+    d_flops, predictions = _flops(discriminator, label, image)
+    rows.append(NetworkSummary("discriminator", config.model.discriminator.name, count_parameters(discriminator), _shape(predictions), d_flops))
+    return rows
+
+
+def format_table(rows: list[NetworkSummary], size: tuple[int, int]) -> str:
+    lines = [f"networks at {size[1]}x{size[0]} (WxH), batch 1", f"{'role':<14}{'name':<18}{'parameters':>14}  {'GFLOPs':>9}  output"]
+    for r in rows:
+        lines.append(f"{r.role:<14}{r.name:<18}{r.parameters:>14,}  {r.gflops:>9.2f}  {r.output}")
+    return "\n".join(lines)

@@ -1,0 +1,437 @@
+"""The painting page: a small HTTP server around one :class:`~paintscape.pipeline.Painter`.
+
+    server = PaintServer(painter, host="127.0.0.1", port=7860)   # binds now (port 0: any free port)
+    server.serve_forever()                                       # or start() for a background thread
+
+Standard library only (``http.server``). The server
+
+* serves a fixed whitelist of files from ``static/`` (no path is ever built from the request, so
+  ``/../x`` and ``/static/../../x`` are plain 404s);
+* answers ``GET /api/info`` (model size, classes, style needs, device),
+  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed] -> PNG photo) and
+  ``POST /api/decode-label`` (any label map the dataset readers accept -> class ids at the model size);
+* caps request bodies at :data:`MAX_UPLOAD_BYTES` (413) and answers bad input with a 400 whose JSON
+  ``error`` names the problem, so the page can show it;
+* renders one request at a time (one model, one lock), and keeps the last label map it rendered in
+  :attr:`PaintServer.last_label` (tests read it).
+
+Requests from other web sites are refused (``Origin`` must match ``Host``), and when bound to a
+loopback address only loopback host names are answered (no DNS rebinding onto the local model).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import ipaddress
+import json
+import logging
+import tempfile
+import threading
+import time
+from email.parser import BytesParser
+from email.policy import HTTP
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from paintscape.data.io import DataError, read_label
+from paintscape.data.transforms import resize_label
+from paintscape.labels import CLASS_NAMES, NUM_CLASSES, PALETTE, LabelError
+from paintscape.pipeline import Painter, StyleRequired
+
+log = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 8 * 1024 * 1024
+#: Larger bodies are not read at all (the connection is closed after the 413).
+_MAX_DRAIN_BYTES = 64 * 1024 * 1024
+#: Largest label map / style photo accepted, in pixels per side (decompression bombs stop here).
+MAX_SIDE = 8192
+MAX_SEED = 2**31 - 1
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: URL path -> (file in STATIC_DIR, content type). Nothing outside this table is ever served.
+STATIC_FILES: dict[str, tuple[str, str]] = {
+    "/": ("index.html", "text/html; charset=utf-8"),
+    "/index.html": ("index.html", "text/html; charset=utf-8"),
+    "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
+    "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+}
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1", "[::1]"}
+_CSP = "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+
+
+class RequestError(Exception):
+    """A bad request: ``status`` and a message for the person at the page."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
+
+
+def decode_label_bytes(data: bytes, source: str = "label map") -> np.ndarray:
+    """PNG bytes -> class ids ``(H, W)`` uint8, with :func:`paintscape.data.io.read_label`'s rules.
+
+    8-bit and 16-bit grayscale, palette-indexed and palette-coloured RGB PNGs are accepted; ids
+    outside 0..28 (other than 255, ignore) raise :class:`RequestError` naming the values.
+    """
+    if not data:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: the file is empty")
+    if not data.startswith(_PNG_MAGIC):
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST,
+            f"{source}: not a PNG file (label maps must be PNGs: 8/16-bit grayscale class ids 0..{NUM_CLASSES - 1}, or palette colours)",
+        )
+    _check_dimensions(data, source)
+    # read_label works on paths: give it a private temporary file and put the user's name back in its messages.
+    with tempfile.TemporaryDirectory(prefix="paintscape-web-") as tmp:
+        path = Path(tmp) / "label.png"
+        path.write_bytes(data)
+        try:
+            label = read_label(path)
+        except (DataError, LabelError) as exc:
+            raise RequestError(HTTPStatus.BAD_REQUEST, str(exc).replace(str(path), source)) from None
+    return label
+
+
+def decode_photo_bytes(data: bytes, source: str = "style photo") -> np.ndarray:
+    """JPEG/PNG/WebP bytes -> ``(H, W, 3)`` uint8 RGB."""
+    if not data:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: the file is empty")
+    _check_dimensions(data, source)
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.format not in ("JPEG", "PNG", "WEBP"):
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: a {image.format} image; upload a JPEG or PNG photo")
+        return np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: not a readable JPEG or PNG image ({exc})") from None
+
+
+def _check_dimensions(data: bytes, source: str) -> None:
+    try:
+        width, height = Image.open(io.BytesIO(data)).size  # reads the header only
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: not a readable image ({exc})") from None
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise RequestError(
+            HTTPStatus.BAD_REQUEST, f"{source}: {width}x{height} pixels is too large (at most {MAX_SIDE} per side)"
+        )
+
+
+def encode_png(image: Image.Image | np.ndarray) -> bytes:
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=1)  # speed over size: this goes to localhost
+    return buffer.getvalue()
+
+
+def parse_seed(value: Any) -> int:
+    if value is None or value == "":
+        return 0
+    try:
+        seed = int(str(value).strip())
+    except ValueError:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"seed must be a whole number, got {str(value)[:40]!r}") from None
+    if not 0 <= seed <= MAX_SEED:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"seed must lie in 0..{MAX_SEED}, got {seed}")
+    return seed
+
+
+def _b64decode(value: Any, field: str) -> bytes:
+    if not isinstance(value, str):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{field}: expected a base64 string")
+    if value.startswith("data:"):  # a data URL from the browser
+        value = value.partition(",")[2]
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{field}: not valid base64") from None
+
+
+def parse_form(content_type: str, body: bytes) -> dict[str, bytes]:
+    """``multipart/form-data`` -> ``{field: bytes}`` (files and plain fields alike)."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise RequestError(HTTPStatus.BAD_REQUEST, "malformed multipart/form-data body")
+    fields: dict[str, bytes] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name:
+            fields[str(name)] = part.get_payload(decode=True) or b""
+    return fields
+
+
+class PaintServer:
+    """The painting page for one painter, bound to ``host:port`` on construction."""
+
+    def __init__(
+        self, painter: Painter, host: str = "127.0.0.1", port: int = 7860, max_upload_bytes: int = MAX_UPLOAD_BYTES
+    ) -> None:
+        self.painter = painter
+        self.max_upload_bytes = max_upload_bytes
+        self.render_lock = threading.Lock()
+        self.last_label: np.ndarray | None = None  # (H, W) uint8, the last label map received for rendering
+        self.last_seed: int | None = None
+        self.renders = 0
+        self._thread: threading.Thread | None = None
+        handler = type("Handler", (_Handler,), {"app": self})
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another with --port / --host"
+            ) from None
+        self.httpd.daemon_threads = True
+        self.host = host
+        self.loopback_only = _is_loopback(host)
+
+    @property
+    def port(self) -> int:
+        return int(self.httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/"
+
+    def serve_forever(self) -> None:
+        self.httpd.serve_forever(poll_interval=0.2)
+
+    def start(self) -> PaintServer:
+        """Serve from a daemon thread (tests, scripts); returns self."""
+        self._thread = threading.Thread(target=self.serve_forever, name="paintscape-web", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.httpd.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.httpd.server_close()
+
+    def __enter__(self) -> PaintServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the API ---------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        painter = self.painter
+        height, width = painter.size
+        return {
+            "size": [height, width],
+            "height": height,
+            "width": width,
+            "classes": [{"id": i, "name": name, "color": PALETTE[i].tolist()} for i, name in enumerate(CLASS_NAMES)],
+            "uses_style": painter.uses_style,  # the model needs a style photo for every render
+            "has_encoder": painter.has_encoder,  # a style photo is optional and steers the look
+            "accepts_style": painter.uses_style or painter.has_encoder,
+            "z_dim": painter.z_dim,
+            "device": str(painter.device),
+            "model": painter.spec.get("name", "?"),
+            "max_upload_bytes": self.max_upload_bytes,
+        }
+
+    def decode_label(self, data: bytes, source: str) -> dict[str, Any]:
+        """A label map file -> its class ids at the model size (nearest-neighbour if resized)."""
+        label = decode_label_bytes(data, source)
+        original = list(label.shape)
+        label = resize_label(label, self.painter.size)
+        return {
+            "height": int(label.shape[0]),
+            "width": int(label.shape[1]),
+            "source_size": original,
+            "resized": original != list(label.shape),
+            "ids": base64.b64encode(np.ascontiguousarray(label, dtype=np.uint8).tobytes()).decode("ascii"),
+            "present": sorted(int(v) for v in np.unique(label)),
+        }
+
+    def render(self, label_png: bytes, style: bytes | None, seed: int) -> tuple[bytes, float]:
+        """Label map PNG (+ style photo bytes) -> (photo PNG bytes, seconds spent rendering)."""
+        label = decode_label_bytes(label_png, "label map")
+        photo = decode_photo_bytes(style) if style else None
+        if self.painter.uses_style and photo is None:
+            raise RequestError(
+                HTTPStatus.BAD_REQUEST, "this model has a style stream: upload a style photo (JPEG or PNG) to render"
+            )
+        with self.render_lock:
+            self.last_label = label
+            self.last_seed = seed
+            start = time.perf_counter()
+            try:
+                image = self.painter(label, style=photo, seed=seed)
+            except (StyleRequired, LabelError) as exc:
+                raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+            seconds = time.perf_counter() - start
+            self.renders += 1
+        return encode_png(image), seconds
+
+
+def _is_loopback(host: str) -> bool:
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class _Handler(BaseHTTPRequestHandler):
+    app: PaintServer
+    server_version = "paintscape"
+    sys_version = ""
+
+    # --- plumbing --------------------------------------------------------------------------------
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
+        log.debug("%s - %s", self.address_string(), format % args)
+
+    def _send(self, status: HTTPStatus, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", _CSP)
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Cache-Control", "no-store")
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: HTTPStatus, payload: dict[str, Any]) -> None:
+        self._send(status, json.dumps(payload).encode("utf-8"), "application/json; charset=utf-8")
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._json(status, {"error": message, "status": int(status)})
+
+    def _refused(self) -> str | None:
+        """Why this request is refused (foreign host name or origin), or None."""
+        host = (self.headers.get("Host") or "").strip()
+        hostname = urlsplit(f"//{host}").hostname or ""
+        if self.app.loopback_only and hostname not in _LOOPBACK_NAMES and not _is_loopback(hostname):
+            return f"host name {hostname!r} is not served (the page is bound to a loopback address)"
+        origin = self.headers.get("Origin")
+        if origin and origin != "null" and urlsplit(origin).netloc != host:
+            return "requests from other sites are refused"
+        return None
+
+    def _read_body(self) -> bytes:
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            raise RequestError(HTTPStatus.LENGTH_REQUIRED, "the request needs a Content-Length header")
+        try:
+            length = int(length_header)
+        except ValueError:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length_header!r}") from None
+        if length < 0:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"bad Content-Length {length_header!r}")
+        limit = self.app.max_upload_bytes
+        if length > limit:
+            self.close_connection = True
+            if length <= _MAX_DRAIN_BYTES:  # read and drop it, so the client sees the answer, not a reset
+                remaining = length
+                while remaining > 0:
+                    chunk = self.rfile.read(min(remaining, 1 << 20))
+                    if not chunk:
+                        break
+                    remaining -= len(chunk)
+            raise RequestError(
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"upload too large: {_megabytes(length)}; the limit is {_megabytes(limit)} (label map and style photo together)",
+            )
+        return self.rfile.read(length)
+
+    # --- routes ----------------------------------------------------------------------------------
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        refused = self._refused()
+        if refused:
+            self._error(HTTPStatus.FORBIDDEN, refused)
+        elif path == "/api/info":
+            self._json(HTTPStatus.OK, self.app.info())
+        elif path in STATIC_FILES:
+            name, content_type = STATIC_FILES[path]
+            self._send(HTTPStatus.OK, (STATIC_DIR / name).read_bytes(), content_type)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+
+    do_HEAD = do_GET
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        try:
+            refused = self._refused()
+            if refused:
+                self.close_connection = True
+                raise RequestError(HTTPStatus.FORBIDDEN, refused)
+            if url.path not in ("/api/render", "/api/decode-label"):
+                self.close_connection = True
+                raise RequestError(HTTPStatus.NOT_FOUND, "not found")
+            body = self._read_body()
+            if url.path == "/api/render":
+                self._render(body)
+            else:
+                name = parse_qs(url.query).get("name", ["label map"])[0][:200]
+                self._json(HTTPStatus.OK, self.app.decode_label(body, name))
+        except RequestError as exc:
+            self._error(exc.status, exc.message)
+        except Exception as exc:  # the page shows it; the server keeps running
+            log.exception("request %s failed", url.path)
+            self._error(HTTPStatus.INTERNAL_SERVER_ERROR, f"{type(exc).__name__}: {exc}")
+
+    def _render(self, body: bytes) -> None:
+        content_type = self.headers.get("Content-Type", "")
+        style: bytes | None
+        if content_type.startswith("multipart/form-data"):
+            fields = parse_form(content_type, body)
+            label = fields.get("label")
+            style = fields.get("style") or None
+            seed = parse_seed(fields.get("seed", b"").decode("utf-8", "replace"))
+            want_json = fields.get("response", b"").decode("ascii", "replace") == "json"
+        elif content_type.startswith("application/json"):
+            try:
+                payload = json.loads(body)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON ({exc})") from None
+            if not isinstance(payload, dict):
+                raise RequestError(HTTPStatus.BAD_REQUEST, "the JSON body must be an object with a 'label' field")
+            label = _b64decode(payload["label"], "label") if "label" in payload else None
+            style = _b64decode(payload["style"], "style") if payload.get("style") else None
+            seed = parse_seed(payload.get("seed"))
+            want_json = payload.get("response") == "json"
+        else:
+            raise RequestError(
+                HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                "send multipart/form-data (fields label, style, seed) or JSON (base64 label, style, seed)",
+            )
+        if label is None:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "missing the 'label' field: a PNG of class ids")
+        png, seconds = self.app.render(label, style, seed)
+        if want_json:
+            image = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+            self._json(HTTPStatus.OK, {"image": image, "seed": seed, "seconds": round(seconds, 4)})
+        else:
+            self._send(HTTPStatus.OK, png, "image/png", {"X-Seed": str(seed), "X-Render-Seconds": f"{seconds:.4f}"})

@@ -1,0 +1,116 @@
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import striped_label
+from generator_files import tiny_generator_file
+from paintscape.cli import main
+from paintscape.pipeline import Painter, StyleRequired
+
+
+@pytest.fixture
+def labels_dir(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for i in range(5):  # 16-bit like the track's label maps, at the track's size
+        Image.fromarray(striped_label(384, 512, classes=(1, 0, 3 + i)).astype(np.uint16)).save(labels / f"map{i}.png")
+    return labels
+
+
+def test_painter_renders_pil_at_model_size(tmp_path):
+    painter = Painter.from_checkpoint(tiny_generator_file(tmp_path / "g.safetensors"), device="cpu")
+    assert painter.size == (32, 64) and painter.has_encoder and painter.z_dim == 16
+    label = striped_label(384, 512)
+    a, b = painter(label, seed=0), painter(label, seed=0)
+    assert a.size == (64, 32) and a.mode == "RGB"
+    assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert not np.array_equal(np.asarray(a), np.asarray(painter(label, seed=1)))
+    styled = painter(label, style=np.full((40, 50, 3), 30, np.uint8), seed=0)
+    assert not np.array_equal(np.asarray(a), np.asarray(styled))
+
+
+def test_generate_cli_samples_archive_and_batch_independence(tmp_path, labels_dir, capsys):
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")
+    out1, out3 = tmp_path / "b1", tmp_path / "b3"
+    assert main(["generate", str(ckpt), str(labels_dir), str(out1), "--samples", "2", "--batch-size", "1", "--archive", str(tmp_path / "sub.zip")]) == 0
+    assert main(["generate", str(ckpt), str(labels_dir), str(out3), "--samples", "2", "--batch-size", "3"]) == 0
+    for k in range(2):
+        names = sorted(p.name for p in (out1 / f"sample_{k}").iterdir())
+        assert names == [f"map{i}.jpg" for i in range(5)]
+        for name in names:
+            a = np.asarray(Image.open(out1 / f"sample_{k}" / name))
+            assert a.shape == (32, 64, 3)
+            assert np.array_equal(a, np.asarray(Image.open(out3 / f"sample_{k}" / name))), "output depends on the batch"
+    assert not np.array_equal(np.asarray(Image.open(out1 / "sample_0" / "map0.jpg")), np.asarray(Image.open(out1 / "sample_1" / "map0.jpg")))
+    with zipfile.ZipFile(tmp_path / "sub.zip") as zf:
+        assert sorted(zf.namelist()) == sorted(f"sample_{k}/map{i}.jpg" for k in range(2) for i in range(5))
+
+
+def test_generate_with_style_references(tmp_path, labels_dir):
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    Image.fromarray(np.full((48, 64, 3), (200, 40, 40), np.uint8)).save(refs / "red.jpg")
+    Image.fromarray(np.full((48, 64, 3), (40, 40, 200), np.uint8)).save(refs / "blue.jpg")
+    styles = {f"map{i}.png": ("red.jpg" if i % 2 else "blue.jpg") for i in range(5)}
+    (tmp_path / "styles.json").write_text(json.dumps(styles))
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "a"), "--style", str(tmp_path / "styles.json"), "--style-root", str(refs)]) == 0
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "b")]) == 0
+    a = np.asarray(Image.open(tmp_path / "a" / "map1.jpg"))
+    b = np.asarray(Image.open(tmp_path / "b" / "map1.jpg"))
+    assert not np.array_equal(a, b)
+
+
+def test_style_stream_model_needs_references(tmp_path, labels_dir, capsys):
+    ckpt = tiny_generator_file(tmp_path / "t.safetensors", "tsit")
+    with pytest.raises(StyleRequired):
+        Painter.from_checkpoint(ckpt, device="cpu")(striped_label(128, 256))
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "style stream" in err and "Traceback" not in err
+
+
+def test_generate_bad_inputs_are_one_line_errors(tmp_path, capsys):
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")
+    assert main(["generate", str(tmp_path / "missing"), str(tmp_path), str(tmp_path / "o")]) == 2
+    assert "checkpoint not found" in capsys.readouterr().err
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    Image.fromarray(np.full((8, 8), 40, np.uint8)).save(labels / "bad.png")
+    assert main(["generate", str(ckpt), str(labels), str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "bad.png" in err and "40" in err
+
+
+def test_generate_real_16bit_track_labels(tmp_path, realdata):
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors", "pix2pix")
+    labels = realdata / "track_labels" / "labels"
+    sub = tmp_path / "labels"
+    sub.mkdir()
+    for path in sorted(labels.glob("*.png"))[:3]:  # a link, not a copy into the project
+        (sub / path.name).symlink_to(path)
+    assert main(["generate", str(ckpt), str(sub), str(tmp_path / "out"), "--archive", str(tmp_path / "result.zip")]) == 0
+    with zipfile.ZipFile(tmp_path / "result.zip") as zf:
+        assert len(zf.namelist()) == 3
+
+
+def test_onnx_export_matches_pytorch(tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from paintscape.checkpoint import load_generator
+    from paintscape.export import example_inputs
+
+    for name in ("spade", "pix2pix"):
+        ckpt = tiny_generator_file(tmp_path / f"{name}.safetensors", name)
+        assert main(["export", str(ckpt), str(tmp_path / f"{name}.onnx")]) == 0
+        generator, _ = load_generator(ckpt)
+        names, inputs = example_inputs(generator, (32, 64), batch=2, seed=5)
+        session = onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx"))
+        got = session.run(None, {n: x.numpy() for n, x in zip(names, inputs)})[0]
+        with torch.no_grad():
+            want = generator(inputs[0], z=inputs[1] if "z" in names else None)
+        assert got.shape == (2, 3, 32, 64)
+        assert np.abs(got - want.numpy()).max() < 1e-4
