@@ -126,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="synthetic data -> train a small model on CPU -> gallery (no download)")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"))
-    p.add_argument("--minutes", type=float, default=8.0, help="training time budget")
+    p.add_argument("--minutes", type=float, default=6.0, help="generator training time budget")
+    p.add_argument("--segmenter-steps", type=int, default=300)
     p.add_argument("--train-count", type=int, default=400)
     p.add_argument("--test-count", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
@@ -238,7 +239,7 @@ def run_average(args: argparse.Namespace) -> int:
 def run_quickstart(args: argparse.Namespace) -> int:
     from paintscape.quickstart import quickstart
 
-    summary = quickstart(args.out, minutes=args.minutes, train_count=args.train_count, test_count=args.test_count, seed=args.seed, family=args.family)
+    summary = quickstart(args.out, minutes=args.minutes, train_count=args.train_count, test_count=args.test_count, seed=args.seed, family=args.family, segmenter_steps=args.segmenter_steps)
     print(summary)
     return 0
 

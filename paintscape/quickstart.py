@@ -1,10 +1,11 @@
 """``paintscape quickstart``: the whole loop on a CPU in minutes, with nothing to download.
 
 1. writes synthetic scenes: a training set and a held-out test set (other seeds);
-2. trains a small model for a fixed time budget;
+2. trains a small generator for a fixed time budget, then a SegFormer on the training photos;
 3. renders the held-out label maps with the EMA generator and with the same network untrained;
-4. measures how close each is to the real held-out photos (per-class mean-colour error and L1)
-   and writes a gallery (label | real | generated) as PNG and HTML with those figures.
+4. measures each: the segmenter's mask accuracy / mIoU against the label maps (the track's
+   measure), per-class mean-colour error and L1 against the real held-out photos; writes a gallery
+   (label | real | generated | untrained) as PNG and HTML with those figures.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from paintscape.data.synthetic import write_dataset
 from paintscape.data.transforms import tensor_to_image
 from paintscape.evaluate.color_error import class_color_error
 from paintscape.io_atomic import atomic_save_image, atomic_write_text
-from paintscape.labels import colorize, one_hot
+from paintscape.labels import colorize
 
 SIZE = (96, 128)  # (H, W): small enough for 2 CPU cores, large enough to see a landscape
 TEST_SEED_OFFSET = 1_000_000  # held-out scenes use seeds no training scene uses
@@ -71,17 +72,10 @@ def quickstart_config(data_root: Path, family: str, steps: int, batch_size: int 
     )
 
 
-@torch.no_grad()
-def render_set(generator: torch.nn.Module, dataset: PairedFolder) -> list[np.ndarray]:
-    generator.eval()
-    out = []
-    for i in range(len(dataset)):
-        item = dataset[i]
-        torch.manual_seed(i)
-        style = item["image"][None] if getattr(generator, "uses_style", False) else None
-        fake = generator(one_hot(item["label"][None]), style=style)[0]
-        out.append(tensor_to_image(fake))
-    return out
+def read_set(directory: Path, dataset: PairedFolder) -> list[np.ndarray]:
+    from paintscape.data.io import find_image, read_image
+
+    return [read_image(find_image(directory, name)) for name in dataset.names]
 
 
 def measure(generated: list[np.ndarray], dataset: PairedFolder) -> dict[str, float]:
@@ -94,6 +88,12 @@ def measure(generated: list[np.ndarray], dataset: PairedFolder) -> dict[str, flo
     return {"class_color_error": float(np.nanmean(color)), "l1": float(np.mean(l1))}
 
 
+ROWS = (("mask_accuracy", "segmenter mask accuracy (higher is better)", "{:.3f}"),
+        ("mean_iou", "segmenter mIoU (higher is better)", "{:.3f}"),
+        ("class_color_error", "per-class colour error, 0..255 (lower is better)", "{:.1f}"),
+        ("l1", "L1 to the real photo, 0..255 (lower is better)", "{:.1f}"))  # fmt: skip
+
+
 def write_gallery(out: Path, dataset: PairedFolder, generated: list[np.ndarray], untrained: list[np.ndarray], results: dict) -> None:
     rows = []
     for i, (photo, raw) in enumerate(zip(generated, untrained)):
@@ -101,22 +101,40 @@ def write_gallery(out: Path, dataset: PairedFolder, generated: list[np.ndarray],
         rows.append([colorize(item["label"].numpy().astype(np.uint8)), tensor_to_image(item["image"]), photo, raw])
     sheet = contact_sheet(rows[:8], ["label", "real (held out)", "generated", "untrained"], tile_width=SIZE[1] * 2)
     atomic_save_image(out / "gallery.png", sheet)
-    trained, base = results["trained"], results["untrained"]
+    columns = ("trained", "untrained", "real")
     table = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{trained[k]:.1f}</td><td>{base[k]:.1f}</td></tr>" for k in ("class_color_error", "l1")
+        f"<tr><td>{html.escape(title)}</td>" + "".join(f"<td>{fmt.format(results[c][key])}</td>" if key in results[c] else "<td>-</td>" for c in columns) + "</tr>"
+        for key, title, fmt in ROWS
     )
     page = f"""<!doctype html><meta charset="utf-8"><title>paintscape quick start</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}</style>
 <h1>paintscape quick start</h1>
 <p>{results['model']} trained for {results['train_seconds'] / 60:.1f} min ({results['steps']} steps, {results['images']} images) on
-{results['train_scenes']} synthetic scenes; rendered {results['test_scenes']} held-out label maps.</p>
-<table><tr><th>metric (lower is better, 0..255)</th><th>trained</th><th>untrained</th></tr>{table}</table>
+{results['train_scenes']} synthetic scenes at {SIZE[1]}x{SIZE[0]}; {results['test_scenes']} held-out label maps rendered.
+The segmenter (SegFormer {results['segmenter_size']}, {results['segmenter_steps']} steps on the training photos) judges how well each
+photo shows its label map.</p>
+<table><tr><th>held-out set</th><th>generated</th><th>untrained generator</th><th>real photos</th></tr>{table}</table>
 <p><img src="gallery.png" alt="label | real | generated | untrained" style="max-width:100%"></p>"""
     atomic_write_text(out / "gallery.html", page)
 
 
-def quickstart(out: str | Path, minutes: float = 8.0, train_count: int = 400, test_count: int = 16, seed: int = 0, family: str = "pix2pix") -> str:
-    from paintscape.checkpoint import build_generator, load_generator
+def quickstart(
+    out: str | Path,
+    minutes: float = 6.0,
+    train_count: int = 400,
+    test_count: int = 16,
+    seed: int = 0,
+    family: str = "pix2pix",
+    segmenter_steps: int = 300,
+    segmenter_size: str = "b0",
+) -> str:
+    """Everything through the same code as the CLI: ``train``, ``train-segmenter``, ``generate``,
+    ``evaluate``; so ``paintscape evaluate`` on the same files reports the same mask accuracy."""
+    from paintscape.checkpoint import build_generator, load_generator, save_generator
+    from paintscape.evaluate.report import evaluate_folder
+    from paintscape.evaluate.segmenter import train_segmenter
+    from paintscape.generate import generate_folder
+    from paintscape.pipeline import Painter
     from paintscape.train.trainer import train
 
     out = Path(out)
@@ -126,21 +144,33 @@ def quickstart(out: str | Path, minutes: float = 8.0, train_count: int = 400, te
         write_dataset(str(train_root), train_count, size=SIZE, seed=seed, progress=True)
     if not (test_root / "labels").is_dir():
         write_dataset(str(test_root), test_count, size=SIZE, seed=seed + TEST_SEED_OFFSET, progress=True)
-    run = out / "run"
-    budget = max(minutes * 60 - (time.time() - started), 30.0)
-    config = quickstart_config(train_root, family, steps=1_000_000, seed=seed)
-    result = train(config, run, time_limit=budget, resume=(run / "latest.json").exists())
 
+    run = out / "run"
+    config = quickstart_config(train_root, family, steps=1_000_000, seed=seed)
+    result = train(config, run, time_limit=max(minutes * 60, 30.0), resume=(run / "latest.json").exists())
+
+    segmenter_dir = out / "segmenter"
+    if not (segmenter_dir / "training.json").is_file():
+        from tqdm import tqdm
+
+        bar = tqdm(total=segmenter_steps, desc="train-segmenter", unit="step")
+        train_segmenter(PairedFolder(train_root, SIZE, train=True), segmenter_dir, size=segmenter_size, steps=segmenter_steps,
+                        batch_size=8, lr=6e-4, seed=seed, progress=lambda step, total, loss: bar.update(1))
+        bar.close()
+
+    # The trained generator and the same network untrained, through the CLI's generation code.
     generator, spec = load_generator(run)
     torch.manual_seed(seed)
-    untrained_generator = build_generator(spec)
+    save_generator(out / "untrained.safetensors", build_generator(spec), spec)
     test_set = PairedFolder(test_root, SIZE, train=False)
-    generated = render_set(generator, test_set)
-    untrained = render_set(untrained_generator, test_set)
-    for item_index, photo in enumerate(generated):
-        from PIL import Image
+    metrics: dict[str, dict] = {}
+    for key, checkpoint in (("trained", run), ("untrained", out / "untrained.safetensors")):
+        generate_folder(Painter.from_checkpoint(checkpoint, device="cpu"), test_root / "labels", out / key, suffix=".png", progress=False)
+        report = evaluate_folder(out / key, test_root / "labels", segmenter_dir=segmenter_dir)["metrics"]
+        metrics[key] = {"mask_accuracy": report["mask_accuracy"], "mean_iou": report["mean_iou"], **measure(read_set(out / key, test_set), test_set)}
+    real = evaluate_folder(test_root / "imgs", test_root / "labels", segmenter_dir=segmenter_dir)["metrics"]
+    metrics["real"] = {"mask_accuracy": real["mask_accuracy"], "mean_iou": real["mean_iou"]}
 
-        atomic_save_image(out / "generated" / f"{test_set.names[item_index]}.png", Image.fromarray(photo))
     results = {
         "model": family,
         "steps": result.steps,
@@ -149,16 +179,17 @@ def quickstart(out: str | Path, minutes: float = 8.0, train_count: int = 400, te
         "train_scenes": train_count,
         "test_scenes": test_count,
         "size": list(SIZE),
-        "trained": measure(generated, test_set),
-        "untrained": measure(untrained, test_set),
+        "segmenter_size": segmenter_size,
+        "segmenter_steps": segmenter_steps,
+        **metrics,
         "total_seconds": time.time() - started,
     }
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
-    write_gallery(out, test_set, generated, untrained, results)
-    trained, base = results["trained"], results["untrained"]
+    write_gallery(out, test_set, read_set(out / "trained", test_set), read_set(out / "untrained", test_set), results)
+    trained, base, real = results["trained"], results["untrained"], results["real"]
     return (
-        f"quick start done in {results['total_seconds'] / 60:.1f} min: {family} trained {result.steps} steps.\n"
-        f"held-out per-class colour error {trained['class_color_error']:.1f} (untrained {base['class_color_error']:.1f}), "
-        f"L1 {trained['l1']:.1f} (untrained {base['l1']:.1f}), 0..255 scale.\n"
-        f"gallery: {out / 'gallery.html'} and {out / 'gallery.png'}; model: {run}"
+        f"quick start done in {results['total_seconds'] / 60:.1f} min: {family} trained {result.steps} steps on {train_count} synthetic scenes.\n"
+        f"held-out mask accuracy {trained['mask_accuracy']:.3f} (untrained {base['mask_accuracy']:.3f}, real photos {real['mask_accuracy']:.3f}); "
+        f"per-class colour error {trained['class_color_error']:.1f} (untrained {base['class_color_error']:.1f}) on 0..255.\n"
+        f"gallery: {out / 'gallery.html'}; generator: {run}; segmenter: {segmenter_dir}"
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -48,3 +50,18 @@ def contact_sheet(rows: list[list[np.ndarray]], titles: list[str] | None = None,
         for c, title in enumerate(titles):
             draw.text((c * (tile_width + GAP) + 4, 2), str(title), fill=(0, 0, 0), font=font)
     return sheet
+
+
+def dataset_sheet(root: str | Path, names: list[str], tile_width: int = 256) -> Image.Image:
+    """A ``label | photo`` sheet of the named pairs of a dataset folder."""
+    from paintscape.data.io import find_image, read_image, read_label
+    from paintscape.labels import colorize
+
+    root = Path(root)
+    rows = []
+    for name in names:
+        photo_path = find_image(root / "imgs", name)
+        if photo_path is None:
+            raise FileNotFoundError(f"{root / 'imgs'}: no photo for {name}")
+        rows.append([colorize(read_label(root / "labels" / f"{name}.png")), read_image(photo_path)])
+    return contact_sheet(rows, ["label", "photo"], tile_width=tile_width)

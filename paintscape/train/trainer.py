@@ -395,7 +395,9 @@ class Trainer:
         if self.info.is_main and self.progress:
             from tqdm import tqdm
 
-            bar = tqdm(total=self.total_steps, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
+            # A time-limited run has no known end in steps: count without a total.
+            total = None if self.time_limit is not None else self.total_steps
+            bar = tqdm(total=total, initial=self.step, desc="train", unit="step", dynamic_ncols=True)
         window: dict[str, float] = {}
         window_steps, window_images, window_start = 0, 0, time.time()
         last_checkpoint = None
