@@ -55,6 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--subset", type=Path, default=None, help="only the names listed in this file")
 
+    p = sub.add_parser("curate", help="find bad pairs and write Selection I / II subset files (report's curation)")
+    p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
+    p.add_argument("--out", type=Path, required=True, help="folder for selection1.txt, selection2.txt, findings.json, removed.html")
+    p.add_argument("--segmenter", type=Path, default=None, help="trained segmenter folder: judge label/photo agreement with it")
+    p.add_argument("--config", type=Path, default=None, help="thresholds YAML (default: built-in, see configs/curate.yaml)")
+    p.add_argument("overrides", nargs="*", help="threshold overrides, e.g. keep_per_group=3 backlit_ratio=2.5")
+    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+
     p = sub.add_parser("train", help="train a model from a YAML config (torchrun for several GPUs)")
     p.add_argument("config", type=Path, help="YAML config, e.g. configs/spade.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.phases[0].epochs=40 data.root=data/x")
@@ -124,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--device", default="auto")
 
+    p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file")
+    p.add_argument("preset", choices=("spade-ade20k", "spade", "tsit", "pix2pix"), help="spade-ade20k: NVIDIA's ADE20K model fed landscape label maps")
+    p.add_argument("checkpoint", type=Path, help="the reference latest_net_G.pth")
+    p.add_argument("--out", type=Path, required=True, help="e.g. models/spade_ade20k.safetensors")
+    p.add_argument("--size", type=parse_size, default=(384, 512), help="WIDTHxHEIGHT to render at (default 512x384)")
+    p.add_argument("--encoder", type=Path, default=None, help="the reference latest_net_E.pth of a VAE model")
+
     p = sub.add_parser("quickstart", help="synthetic data -> train a small model on CPU -> gallery (no download)")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"))
     p.add_argument("--minutes", type=float, default=6.0, help="generator training time budget")
@@ -173,6 +188,24 @@ def run_check_data(args: argparse.Namespace) -> int:
     for problem in report.problems:
         print(f"problem: {problem}")
     return 0 if report.ok else 1
+
+
+@command("curate")
+def run_curate(args: argparse.Namespace) -> int:
+    from paintscape.curate import curate
+    from paintscape.curation.config import load_curation_config
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    config = load_curation_config(args.config, args.overrides)
+    result = curate(args.root, args.out, config, segmenter=args.segmenter, workers=args.workers, progress=True)
+    total = len(result.names)
+    print(f"{args.root}: {total} pairs; Selection I keeps {len(result.selection1)}, Selection II keeps {len(result.selection2)}")
+    for kind, count in result.findings["summary"]["flag_counts"].items():
+        if count:
+            print(f"  {kind}: {count}")
+    print(f"wrote {args.out}/selection1.txt, selection2.txt, findings.json, removed.html, contact_sheet.png")
+    return 0
 
 
 @command("train")
@@ -319,6 +352,15 @@ def run_select(args: argparse.Namespace) -> int:
     choices = select_best(args.candidates, args.labels, args.out, args.segmenter, device=_device(args.device))
     print((args.out / "choices.md").read_text())
     print(f"kept {len(choices)} photos in {args.out}; per-map scores in {args.out / 'choices.csv'}")
+    return 0
+
+
+@command("convert-reference")
+def run_convert_reference(args: argparse.Namespace) -> int:
+    from paintscape.released import convert_reference
+
+    spec = convert_reference(args.preset, args.checkpoint, args.out, image_size=args.size, encoder=args.encoder)
+    print(f"wrote {args.out} ({spec['name']}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
     return 0
 
 

@@ -219,3 +219,21 @@ def to_ade20k(label: np.ndarray) -> np.ndarray:
     lut = np.zeros(256, dtype=np.uint8)
     lut[:NUM_CLASSES] = LANDSCAPE_TO_ADE20K
     return lut[label.astype(np.uint8)]
+
+
+def add_dont_care(label: torch.Tensor, channels: int) -> torch.Tensor:
+    """A ``(B, C, H, W)`` one-hot for a network that takes ``channels`` label channels.
+
+    Networks built like the references with a "don't care" channel (29 classes + 1 = 30) get it
+    appended: 1 where no class is set (ignored pixels), 0 elsewhere. A one-hot that already has
+    ``channels`` channels is returned as is.
+    """
+    if label.dim() != 4:
+        raise ValueError(f"expected a one-hot label (B, C, H, W), got shape {tuple(label.shape)}")
+    C = label.shape[1]
+    if C == channels:
+        return label
+    if C + 1 == channels:
+        dont_care = (1 - label.sum(dim=1, keepdim=True)).clamp(min=0)
+        return torch.cat([label, dont_care], dim=1)
+    raise ValueError(f"the label has {C} channels; this network takes {channels}")

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.spade import LEAKY_SLOPE, init_spade_weights
+from ..labels import add_dont_care
 from ..registry import DISCRIMINATORS
 from .encoders import conv_norm
 
@@ -101,6 +102,8 @@ class MultiscaleDiscriminator(nn.Module):
         init_spade_weights(self)
 
     def forward(self, label: Tensor, image: Tensor) -> list[list[Tensor]]:
+        if label.shape[1] + 1 == self.label_channels:
+            label = add_dont_care(label, self.label_channels)  # 29 classes -> 29 + don't care
         if label.shape[1] != self.label_channels or image.shape[1] != self.image_channels:
             raise ValueError(
                 f"MultiscaleDiscriminator expects a label with {self.label_channels} channels and an image "

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers.spade import LEAKY_SLOPE, SPADEResBlock, init_spade_weights
+from ..labels import add_dont_care
 from ..registry import GENERATORS
 from .encoders import ConvEncoder
 
@@ -136,6 +137,8 @@ class SPADEGenerator(nn.Module):
     def forward(self, label: Tensor, z: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         """``style`` is ignored: callers encode it with ``self.encoder`` and pass ``z`` (the contract)."""
         B = label.shape[0]
+        if label.dim() == 4 and label.shape[1] + 1 == self.label_channels:
+            label = add_dont_care(label, self.label_channels)  # 29 classes -> 29 + don't care
         if label.dim() != 4 or label.shape[1] != self.label_channels:
             raise ValueError(
                 f"SPADEGenerator expects a one-hot label (B, {self.label_channels}, H, W), got {tuple(label.shape)}"

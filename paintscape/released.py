@@ -1,0 +1,72 @@
+"""Converting released reference checkpoints (NVIDIA's SPADE, TSIT, pix2pix) into paintscape
+generator files that ``generate``, ``paint`` and ``Painter`` use like any trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from paintscape.checkpoint import save_generator
+from paintscape.registry import GENERATORS
+
+PRESETS = ("spade-ade20k", "spade", "tsit", "pix2pix")
+
+
+def convert_reference(preset: str, path: str | Path, out: str | Path, image_size: tuple[int, int] = (384, 512), encoder: str | Path | None = None) -> dict[str, Any]:
+    """See :func:`_convert`; a file that lacks an expected tensor is reported with its name."""
+    try:
+        return _convert(preset, path, out, image_size, encoder)
+    except KeyError as exc:
+        raise ValueError(f"{path}: not a {preset} reference generator state dict (no tensor {exc}); check the preset") from None
+
+
+def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[int, int] = (384, 512), encoder: str | Path | None = None) -> dict[str, Any]:
+    """Read a reference ``latest_net_G.pth`` (weights only) and write ``out`` (.safetensors + spec).
+
+    ``spade-ade20k``: NVIDIA's released ADE20K SPADE generator, fed landscape label maps through
+    ``paintscape.labels.LANDSCAPE_TO_ADE20K``; its convolutional stem does not depend on the size,
+    so it renders at the track's 384x512 too. ``spade``/``tsit``/``pix2pix``: a reference generator
+    trained on the 29 landscape classes (29 or 30 input channels), rebuilt from its tensors.
+    """
+    import paintscape.models  # noqa: F401
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
+    size = [int(image_size[0]), int(image_size[1])]
+    if preset in ("spade-ade20k", "spade"):
+        from paintscape.models.spade_reference import generator_kwargs_from_reference, load_reference_generator, load_reference_state
+
+        state = load_reference_state(path)
+        kwargs = generator_kwargs_from_reference(state, tuple(size))
+        kwargs["image_size"] = size
+        if preset == "spade-ade20k":
+            spec = {"name": "remapped", "args": {"inner": "spade", "inner_args": kwargs, "table": "ade20k"}}
+            generator = GENERATORS.build("remapped", **spec["args"])
+            load_reference_generator(generator.inner, state, encoder)
+        else:
+            channels = kwargs.pop("num_classes")
+            kwargs.update(num_classes=29, extra_label_channels=channels - 29)
+            spec = {"name": "spade", "args": kwargs}
+            generator = GENERATORS.build("spade", **{**kwargs, "image_size": tuple(size)})
+            load_reference_generator(generator, state, encoder)
+    elif preset == "tsit":
+        from paintscape.models.tsit_reference import _read, load_reference_state, reference_generator_kwargs
+
+        state = _read(path)
+        kwargs = {**reference_generator_kwargs(state, tuple(size)), "image_size": size}
+        spec = {"name": "tsit", "args": kwargs}
+        generator = GENERATORS.build("tsit", **{**kwargs, "image_size": tuple(size)})
+        load_reference_state(generator, state, None if encoder is None else _read(encoder))
+    else:
+        from paintscape.models.pix2pix_reference import _read, load_reference_generator, reference_unet_depth
+
+        state = _read(path)
+        channels = int(next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4).shape[1])
+        kwargs = {"image_size": size, "input_channels": channels, "num_downsampling": reference_unet_depth(state),
+                  "base_channels": int(next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4).shape[0])}
+        spec = {"name": "pix2pix", "args": kwargs}
+        generator = GENERATORS.build("pix2pix", **{**kwargs, "image_size": tuple(size)})
+        load_reference_generator(path, generator)
+    spec.update(image_size=size, num_classes=29, converted_from=str(path), preset=preset)
+    save_generator(out, generator.eval(), spec)
+    return spec

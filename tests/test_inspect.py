@@ -1,0 +1,26 @@
+from pathlib import Path
+
+import pytest
+
+from paintscape.cli import main
+
+CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+def test_inspect_every_config(config, capsys):
+    if config.stem == "curate":
+        pytest.skip("curation thresholds, not a training config")
+    assert main(["inspect", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "generator" in out and "discriminator" in out and "GFLOPs" in out
+
+
+def test_inspect_spade_matches_reference_counts(capsys):
+    # NVlabs/SPADE at 256x256, 29 + 1 don't-care channels: G 92,868,291, D 5,587,074 + 2,048 = 5,589,122
+    args = ["inspect", str(CONFIGS[0].parent / "spade.yaml"), "data.size=[256, 256]",
+            "model.generator.args={base_channels: 64, use_vae: false, extra_label_channels: 1}",
+            "model.discriminator.args={num_scales: 2, num_layers: 4, extra_label_channels: 1}"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "92,868,291" in out and "5,589,122" in out
