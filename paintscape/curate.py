@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from paintscape.config import config_to_dict
-from paintscape.curation.agreement import disagreement, fit_appearance, robust_threshold, segmenter_accuracy
+from paintscape.curation.agreement import fit_appearance, region_disagreement, segmenter_accuracy
 from paintscape.curation.config import CurationConfig
 from paintscape.curation.duplicates import DuplicateGroup, connected_groups, similar_pairs, thin_groups
 from paintscape.curation.exposure import exposure_reasons
@@ -126,7 +126,6 @@ def curate(
     if segmenter is not None:
         ok_names = [names[i] for i in readable]
         accuracy = _segmenter_scores(segmenter, root, ok_names, config, progress)
-        disagreement_threshold = 1.0 - config.segmenter_min_accuracy
         for i, acc in zip(readable, accuracy):
             measured[i].scores["segmenter_accuracy"] = float(acc)
             measured[i].scores["disagreement"] = float(1.0 - acc)
@@ -135,16 +134,26 @@ def curate(
         model = fit_appearance(((measured[i].features, measured[i].grid_labels) for i in readable), config.min_class_pixels)
         for i in readable:
             m = measured[i]
-            m.scores["disagreement"] = disagreement(model, m.features, m.grid_labels, config.likelihood_margin)
-        scores = np.array([measured[i].scores["disagreement"] for i in readable])
-        disagreement_threshold = robust_threshold(scores, config.disagreement_mad_k, config.disagreement_min)
+            m.scores["pixel_disagreement"], m.scores["region_disagreement"] = region_disagreement(
+                model, m.features, m.grid_labels, config.appearance_grid, config.likelihood_margin, config.min_region_fraction
+            )
         method = "appearance"
+    exposure_flags = {"backlit", "underexposed", "overexposed"}
     for i in readable:
         m = measured[i]
-        score = m.scores["disagreement"]
-        if score >= disagreement_threshold:
-            detail = f"pixel accuracy {m.scores['segmenter_accuracy']:.2f}" if method == "segmenter" else f"{score:.0%} of pixels look like another class"
-            flag(m.name, "disagreement", f"label/photo disagreement ({method}): {detail} (threshold {disagreement_threshold:.2f})")
+        s = m.scores
+        if method == "segmenter":
+            if s["segmenter_accuracy"] < config.segmenter_min_accuracy:
+                flag(m.name, "disagreement", f"label/photo disagreement: segmenter pixel accuracy {s['segmenter_accuracy']:.2f} < {config.segmenter_min_accuracy}")
+            continue
+        if s["boundary_alignment"] < config.boundary_min_ratio:
+            flag(m.name, "disagreement", f"label/photo disagreement: label boundaries off the photo's edges (ratio {s['boundary_alignment']:.2f} < {config.boundary_min_ratio})")
+        if set(flags[m.name]) & exposure_flags:
+            continue  # a dark or washed-out photo has weak edges and shifted colours everywhere
+        if s["region_alignment"] < config.region_boundary_min_ratio:
+            flag(m.name, "disagreement", f"label/photo disagreement: a large region's boundary is off the photo's edges (ratio {s['region_alignment']:.2f} < {config.region_boundary_min_ratio})")
+        if s["region_disagreement"] > config.region_disagreement_max:
+            flag(m.name, "disagreement", f"label/photo disagreement: {s['region_disagreement']:.0%} of the map in regions that look like another class (max {config.region_disagreement_max:.0%})")
 
     # near-duplicate label maps
     eligible = np.array([not flags[n] for n in names])
@@ -181,7 +190,7 @@ def curate(
     findings = {
         "root": str(root),
         "method": method,
-        "thresholds": {**config_to_dict(config), "disagreement_threshold": disagreement_threshold},
+        "thresholds": config_to_dict(config),
         "summary": {
             "total": len(names),
             "selection1": len(selection1),

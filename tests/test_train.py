@@ -187,3 +187,12 @@ def test_two_process_ddp_keeps_ranks_identical(data, tmp_path):
     assert rank0[1:] == ["2", "False", "3"]  # SyncBatchNorm is GPU-only; on CPU plain batch norm stays
     assert rank0[0] == rank1[0], "ranks hold different weights after DDP training"
     assert (run / "latest.json").is_file()
+
+
+def test_speed_and_memory_switches_train(data, tmp_path):
+    config = tiny_config(data, "train.precision=bf16", "train.channels_last=true", "train.grad_accumulation=2",
+                         "train.phases=[{batch_size: 4, lr: 0.0002, steps: 2}]")
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.steps == 2 and all(v == v for v in result.last_terms.values())
+    with pytest.raises(ValueError, match="multiple of world size x grad_accumulation"):
+        train(tiny_config(data, "train.grad_accumulation=3"), tmp_path / "run2", progress=False)

@@ -1,10 +1,19 @@
 """Label/photo disagreement: does each labelled region look like its class?
 
-Without a segmenter, a Gaussian per class is fitted over the whole dataset on per-pixel appearance
-features (CIE Lab colour, local luminance contrast, luminance relative to the photo's median).
-A pixel *disagrees* when another class explains its appearance better than its own label by more
-than ``likelihood_margin`` nats; an image's score is the fraction of disagreeing pixels. Labels of
-another image (shuffled) and large relabelled regions push it far above the dataset's typical value.
+Without a segmenter, three measurements, each with its own threshold:
+
+* **boundary alignment**: label boundaries should sit on photo edges. The mean luminance gradient
+  on (dilated) label boundaries divided by the photo's mean gradient; a shuffled label map (another
+  image's layout) or speckle puts boundaries anywhere and brings the ratio near 1.
+* **weakest region alignment**: the same ratio for the boundary of each large connected region,
+  minimum over regions; a large relabelled block has straight edges through the photo's content.
+* **region appearance**: a Gaussian per class is fitted over the whole dataset on per-pixel
+  appearance features (CIE Lab colour, local luminance contrast, luminance relative to the photo's
+  median). A pixel *disagrees* when another class explains it better than its own label by more than
+  ``likelihood_margin`` nats; the score is the share of the map covered by large regions most of
+  whose pixels disagree.
+
+The last two are skipped on badly exposed photos, whose edges and colours carry little evidence.
 With a segmenter the score is ``1 - pixel accuracy`` of its prediction on the photo.
 """
 
@@ -102,6 +111,54 @@ def fit_appearance(samples: Iterable[tuple[np.ndarray, np.ndarray]], min_pixels:
         precision[c] = np.linalg.inv(cov)
         log_det[c] = np.linalg.slogdet(cov)[1]
     return ClassAppearance(mean.astype(np.float32), precision.astype(np.float32), log_det.astype(np.float32), modelled, count)
+
+
+def boundary_alignment(photo: np.ndarray, label: np.ndarray, min_region_fraction: float) -> tuple[float, float]:
+    """``(image ratio, weakest region ratio)`` of mean photo gradient on label boundaries to the mean
+    gradient (see the module notes); 10.0 when there is nothing to measure."""
+    L = srgb_to_lab(photo)[..., 0]
+    gradient = np.hypot(ndimage.sobel(L, 1), ndimage.sobel(L, 0))
+    mean = float(gradient.mean()) + 1e-6
+    edges = np.zeros(label.shape, bool)
+    edges[:, 1:] |= label[:, 1:] != label[:, :-1]
+    edges[1:] |= label[1:] != label[:-1]
+    image_ratio = float(gradient[ndimage.binary_dilation(edges)].mean()) / mean if edges.any() else 10.0
+    weakest = 10.0
+    for cls in np.unique(label):
+        parts, n = ndimage.label(label == cls)
+        if n == 0:
+            continue
+        sizes = np.bincount(parts.ravel())
+        for k in np.nonzero(sizes[1:] >= min_region_fraction * label.size)[0] + 1:
+            region = parts == k
+            rim = region & ~ndimage.binary_erosion(region)
+            rim[0, :] = rim[-1, :] = rim[:, 0] = rim[:, -1] = False  # the frame is no boundary
+            if rim.sum() >= 20:
+                weakest = min(weakest, float(gradient[ndimage.binary_dilation(rim)].mean()) / mean)
+    return image_ratio, weakest
+
+
+def region_disagreement(
+    model: ClassAppearance, features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], margin: float, min_region_fraction: float
+) -> tuple[float, float]:
+    """``(pixel share, region share)``: disagreeing pixels, and the map area in large regions where
+    most pixels disagree."""
+    valid = (labels < NUM_CLASSES) & model.modelled[np.minimum(labels, NUM_CLASSES - 1)]
+    if not valid.any():
+        return 0.0, 0.0
+    ll = model.log_likelihood(features)
+    own = np.take_along_axis(ll, np.minimum(labels, NUM_CLASSES - 1).astype(np.int64)[:, None], axis=1)[:, 0]
+    disagree = ((ll.max(axis=1) - own > margin) & valid).reshape(grid)
+    label = labels.reshape(grid)
+    bad = 0
+    for cls in np.unique(label[valid.reshape(grid)]):
+        parts, n = ndimage.label(label == cls)
+        sizes = np.bincount(parts.ravel())
+        for k in np.nonzero(sizes[1:] >= min_region_fraction * label.size)[0] + 1:
+            region = parts == k
+            if disagree[region].mean() > 0.5:
+                bad += int(region.sum())
+    return float(disagree.sum() / valid.sum()), bad / label.size
 
 
 def disagreement(model: ClassAppearance, features: np.ndarray, labels: np.ndarray, margin: float) -> float:

@@ -23,14 +23,14 @@ class CurationConfig:
     min_component_pixels: int = 4  # a connected piece of a class smaller than this is a "tiny fragment"
     max_tiny_fraction: float = 0.01  # flag when more of the map than this lies in tiny fragments
     min_class_fraction: float = 0.002  # a class covering less than this is not counted as present
-    max_classes: int = 12  # flag maps with more classes present (tightly entangled labels)
+    max_classes: int = 14  # flag maps with more classes present (tightly entangled labels)
     sky_below_margin: float = 0.08  # flag sky whose mean row lies this far (fraction of H) below ground/water
     min_layout_fraction: float = 0.02  # classes smaller than this do not take part in the layout check
     sky_top_rows: float = 0.25  # flag a big sky region (>= min_sky_fraction) that never reaches this top part
     min_sky_fraction: float = 0.1
 
     # exposure (Selection II)
-    underexposed_mean: float = 0.1  # mean luminance below this -> under-exposed
+    underexposed_mean: float = 0.08  # mean luminance below this -> under-exposed
     overexposed_mean: float = 0.85  # mean luminance above this -> over-exposed
     max_clipped_fraction: float = 0.35  # pixels at >= 0.98 luminance (or <= 0.02) above this -> clipped
     backlit_ratio: float = 3.0  # mean sky luminance / mean non-sky luminance at or above this ...
@@ -40,10 +40,12 @@ class CurationConfig:
 
     # label/photo disagreement (Selection I)
     appearance_grid: tuple[int, int] = (48, 64)  # pixels compared against the per-class statistics
+    boundary_min_ratio: float = 1.4  # flag when label boundaries are on edges less than this x mean gradient
+    region_boundary_min_ratio: float = 0.7  # flag when a large region's boundary is weaker than this
+    min_region_fraction: float = 0.03  # regions smaller than this share of the map are not judged alone
     likelihood_margin: float = 3.0  # nats by which another class must explain a pixel better
     min_class_pixels: int = 200  # classes with fewer pixels in the whole dataset are not modelled
-    disagreement_min: float = 0.3  # flag at or above max(this, median + disagreement_mad_k * MAD)
-    disagreement_mad_k: float = 5.0
+    region_disagreement_max: float = 0.3  # flag when regions covering more than this share look like another class
     segmenter_size: tuple[int, int] = (192, 256)  # photo size fed to the segmenter, when one is given
     segmenter_batch: int = 16
     segmenter_min_accuracy: float = 0.5  # with a segmenter: flag pixel accuracy below this

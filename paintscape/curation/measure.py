@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from paintscape.curation.agreement import appearance_features
+from paintscape.curation.agreement import appearance_features, boundary_alignment
 from paintscape.curation.config import CurationConfig
 from paintscape.curation.duplicates import layout_descriptor, photo_thumbnail
 from paintscape.curation.exposure import measure_exposure
@@ -53,6 +53,7 @@ def measure_pair(args: tuple[str, str, CurationConfig]) -> PairMeasurement:
     except (DataError, OSError, ValueError) as exc:
         return PairMeasurement(name, error=str(exc))
     scores = {**measure_label(label, config), **measure_exposure(photo, label, config)}
+    scores["boundary_alignment"], scores["region_alignment"] = boundary_alignment(photo, label, config.min_region_fraction)
     features, grid_labels = appearance_features(photo, label, config.appearance_grid)
     return PairMeasurement(
         name,

@@ -41,14 +41,15 @@ class SPADE(nn.Module):
         self.param_free_norm = normalization(norm, channels, affine=False)
         padding = kernel_size // 2
         self.mlp_shared = nn.Sequential(
-            nn.Conv2d(label_channels, hidden_channels, kernel_size, padding=padding), nn.ReLU()
-        )
+            nn.Conv2d(label_channels, hidden_channels, kernel_size, padding=padding), nn.ReLU(inplace=True)
+        )  # in place: the conv's backward needs its input, not its output
         self.mlp_gamma = nn.Conv2d(hidden_channels, channels, kernel_size, padding=padding)
         self.mlp_beta = nn.Conv2d(hidden_channels, channels, kernel_size, padding=padding)
 
     def forward(self, x: Tensor, label: Tensor) -> Tensor:
         normalized = self.param_free_norm(x)
-        label = F.interpolate(label, size=x.shape[2:], mode="nearest")  # (B, L, h, w) at x's size
+        if label.shape[2:] != x.shape[2:]:  # callers may pass the label already resized (SPADEGenerator does)
+            label = F.interpolate(label, size=x.shape[2:], mode="nearest")  # (B, L, h, w) at x's size
         hidden = self.mlp_shared(label)
         gamma = self.mlp_gamma(hidden)
         beta = self.mlp_beta(hidden)
@@ -90,9 +91,13 @@ class SPADEResBlock(nn.Module):
             self.norm_s = SPADE(in_channels, label_channels, **spade)
 
     def forward(self, x: Tensor, label: Tensor) -> Tensor:
+        if label.shape[2:] != x.shape[2:]:  # resize once for the block's two or three SPADE layers
+            label = F.interpolate(label, size=x.shape[2:], mode="nearest")
         shortcut = self.conv_s(self.norm_s(x, label)) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, label), LEAKY_SLOPE))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, label), LEAKY_SLOPE))
+        # In-place leaky ReLUs on SPADE's fresh output: autograd then keeps one tensor (the
+        # activation, which the conv saves anyway) instead of both the input and the activation.
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, label), LEAKY_SLOPE, inplace=True))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, label), LEAKY_SLOPE, inplace=True))
         return shortcut + dx
 
 

@@ -76,7 +76,9 @@ class VGG19Features(nn.Module):
             if entry == "M":
                 layers.append(nn.MaxPool2d(2, 2))
             else:
-                layers += [nn.Conv2d(channels, entry, 3, padding=1), nn.ReLU()]
+                # In place: each ReLU follows a conv (which needs its input, not its output), and every
+                # slice returned by forward ends on a ReLU that the next slice's conv only reads.
+                layers += [nn.Conv2d(channels, entry, 3, padding=1), nn.ReLU(inplace=True)]
                 channels = entry
         assert len(layers) == _SLICE_ENDS[-1]
         self.features = nn.Sequential(*layers)

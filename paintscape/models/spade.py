@@ -154,15 +154,27 @@ class SPADEGenerator(nn.Module):
                 raise ValueError("this SPADEGenerator has no latent (use_vae=False, z_dim 0); pass z=None")
             x = self.stem(F.interpolate(label, size=(self.sh, self.sw), mode="nearest"))  # (B, 16nf, sh, sw)
 
-        x = self.head(x, label)
+        # The label resized (nearest) to each feature size once, shared by every SPADE layer at that
+        # size (the layers would otherwise each resize it again; the values are the same).
+        resized: dict[tuple[int, int], Tensor] = {}
+
+        def at(x: Tensor) -> Tensor:
+            size = tuple(x.shape[2:])
+            if size not in resized:
+                resized[size] = label if size == tuple(label.shape[2:]) else F.interpolate(label, size=size, mode="nearest")
+            return resized[size]
+
+        x = self.head(x, at(x))
         x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.middle_0(x, label)
+        x = self.middle_0(x, at(x))
         if self.num_upsampling_layers in ("more", "most"):
             x = F.interpolate(x, scale_factor=2, mode="nearest")
-        x = self.middle_1(x, label)
+        x = self.middle_1(x, at(x))
         for up in (self.up_0, self.up_1, self.up_2, self.up_3):
-            x = up(F.interpolate(x, scale_factor=2, mode="nearest"), label)
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = up(x, at(x))
         if self.num_upsampling_layers == "most":
-            x = self.up_4(F.interpolate(x, scale_factor=2, mode="nearest"), label)
-        x = self.to_rgb(F.leaky_relu(x, LEAKY_SLOPE))
+            x = F.interpolate(x, scale_factor=2, mode="nearest")
+            x = self.up_4(x, at(x))
+        x = self.to_rgb(F.leaky_relu(x, LEAKY_SLOPE, inplace=True))  # x is the last block's fresh sum
         return torch.tanh(x)  # (B, 3, H, W)
