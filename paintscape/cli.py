@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True, help="folder for selection1.txt, selection2.txt, findings.json, removed.html")
     p.add_argument("--segmenter", type=Path, default=None, help="trained segmenter folder: judge label/photo agreement with it")
     p.add_argument("--config", type=Path, default=None, help="thresholds YAML (default: built-in, see configs/curate.yaml)")
-    p.add_argument("overrides", nargs="*", help="threshold overrides, e.g. keep_per_group=3 backlit_ratio=2.5")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="threshold override, e.g. --set keep_per_group=3 (repeatable)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
 
     p = sub.add_parser("train", help="train a model from a YAML config (torchrun for several GPUs)")

@@ -52,7 +52,9 @@ class CurationResult:
     findings: dict[str, Any]
 
 
-def _measure_all(root: Path, names: list[str], config: CurationConfig, workers: int, progress: bool) -> list[PairMeasurement]:
+def _measure_all(
+    root: Path, names: list[str], config: CurationConfig, workers: int, progress: bool
+) -> list[PairMeasurement]:
     from tqdm import tqdm
 
     jobs = [(str(root), name, config) for name in names]
@@ -75,7 +77,9 @@ def _measure_all(root: Path, names: list[str], config: CurationConfig, workers: 
     return out
 
 
-def _segmenter_scores(segmenter: str | Path, root: Path, names: list[str], config: CurationConfig, progress: bool) -> np.ndarray:
+def _segmenter_scores(
+    segmenter: str | Path, root: Path, names: list[str], config: CurationConfig, progress: bool
+) -> np.ndarray:
     from tqdm import tqdm
 
     from paintscape.evaluate.segmenter import load_segmenter
@@ -131,11 +135,24 @@ def curate(
             measured[i].scores["disagreement"] = float(1.0 - acc)
         method = "segmenter"
     else:
-        model = fit_appearance(((measured[i].features, measured[i].grid_labels) for i in readable), config.min_class_pixels)
+        # fit on well-exposed photos only: dark and backlit ones would widen every class's colours
+        fit_on = [
+            i for i in readable if not set(flags[names[i]]) & {"backlit", "underexposed", "overexposed"}
+        ] or readable
+        model = fit_appearance(
+            ((measured[i].features, measured[i].grid_labels) for i in fit_on),
+            config.min_class_pixels,
+            config.appearance_ridge,
+        )
         for i in readable:
             m = measured[i]
             m.scores["pixel_disagreement"], m.scores["region_disagreement"] = region_disagreement(
-                model, m.features, m.grid_labels, config.appearance_grid, config.likelihood_margin, config.min_region_fraction
+                model,
+                m.features,
+                m.grid_labels,
+                config.appearance_grid,
+                config.likelihood_margin,
+                config.min_region_fraction,
             )
         method = "appearance"
     exposure_flags = {"backlit", "underexposed", "overexposed"}
@@ -144,16 +161,32 @@ def curate(
         s = m.scores
         if method == "segmenter":
             if s["segmenter_accuracy"] < config.segmenter_min_accuracy:
-                flag(m.name, "disagreement", f"label/photo disagreement: segmenter pixel accuracy {s['segmenter_accuracy']:.2f} < {config.segmenter_min_accuracy}")
+                flag(
+                    m.name,
+                    "disagreement",
+                    f"label/photo disagreement: segmenter pixel accuracy {s['segmenter_accuracy']:.2f} < {config.segmenter_min_accuracy}",
+                )
             continue
         if s["boundary_alignment"] < config.boundary_min_ratio:
-            flag(m.name, "disagreement", f"label/photo disagreement: label boundaries off the photo's edges (ratio {s['boundary_alignment']:.2f} < {config.boundary_min_ratio})")
+            flag(
+                m.name,
+                "disagreement",
+                f"label/photo disagreement: label boundaries off the photo's edges (ratio {s['boundary_alignment']:.2f} < {config.boundary_min_ratio})",
+            )
         if set(flags[m.name]) & exposure_flags:
             continue  # a dark or washed-out photo has weak edges and shifted colours everywhere
         if s["region_alignment"] < config.region_boundary_min_ratio:
-            flag(m.name, "disagreement", f"label/photo disagreement: a large region's boundary is off the photo's edges (ratio {s['region_alignment']:.2f} < {config.region_boundary_min_ratio})")
+            flag(
+                m.name,
+                "disagreement",
+                f"label/photo disagreement: a large region's boundary is off the photo's edges (ratio {s['region_alignment']:.2f} < {config.region_boundary_min_ratio})",
+            )
         if s["region_disagreement"] > config.region_disagreement_max:
-            flag(m.name, "disagreement", f"label/photo disagreement: {s['region_disagreement']:.0%} of the map in regions that look like another class (max {config.region_disagreement_max:.0%})")
+            flag(
+                m.name,
+                "disagreement",
+                f"label/photo disagreement: {s['region_disagreement']:.0%} of the map in regions that look like another class (max {config.region_disagreement_max:.0%})",
+            )
 
     # near-duplicate label maps
     eligible = np.array([not flags[n] for n in names])
@@ -161,9 +194,13 @@ def curate(
         layouts = np.stack([measured[i].layout for i in readable])
         thumbnails = np.stack([measured[i].thumbnail for i in readable])
         local_groups = connected_groups(len(readable), similar_pairs(layouts, config.duplicate_similarity))
-        local = thin_groups(local_groups, thumbnails, config.dispersion_threshold, config.keep_per_group, eligible[readable])
+        local = thin_groups(
+            local_groups, thumbnails, config.dispersion_threshold, config.keep_per_group, eligible[readable]
+        )
         groups = [
-            DuplicateGroup([readable[j] for j in g.members], g.dispersion, g.typicality, [readable[j] for j in g.kept], g.thinned)
+            DuplicateGroup(
+                [readable[j] for j in g.members], g.dispersion, g.typicality, [readable[j] for j in g.kept], g.thinned
+            )
             for g in local
         ]
     else:

@@ -83,7 +83,9 @@ class ClassAppearance:
         return out
 
 
-def fit_appearance(samples: Iterable[tuple[np.ndarray, np.ndarray]], min_pixels: int, ridge: float = 1e-4) -> ClassAppearance:
+def fit_appearance(
+    samples: Iterable[tuple[np.ndarray, np.ndarray]], min_pixels: int, ridge: float = 1e-4
+) -> ClassAppearance:
     """Fit per-class Gaussians from ``(features (N, D), labels (N,))`` pairs (one per image)."""
     D = NUM_FEATURES
     count = np.zeros(NUM_CLASSES, np.float64)
@@ -110,7 +112,9 @@ def fit_appearance(samples: Iterable[tuple[np.ndarray, np.ndarray]], min_pixels:
         cov = outer[c] / count[c] - np.outer(mean[c], mean[c]) + ridge * np.eye(D)
         precision[c] = np.linalg.inv(cov)
         log_det[c] = np.linalg.slogdet(cov)[1]
-    return ClassAppearance(mean.astype(np.float32), precision.astype(np.float32), log_det.astype(np.float32), modelled, count)
+    return ClassAppearance(
+        mean.astype(np.float32), precision.astype(np.float32), log_det.astype(np.float32), modelled, count
+    )
 
 
 def boundary_alignment(photo: np.ndarray, label: np.ndarray, min_region_fraction: float) -> tuple[float, float]:
@@ -139,7 +143,12 @@ def boundary_alignment(photo: np.ndarray, label: np.ndarray, min_region_fraction
 
 
 def region_disagreement(
-    model: ClassAppearance, features: np.ndarray, labels: np.ndarray, grid: tuple[int, int], margin: float, min_region_fraction: float
+    model: ClassAppearance,
+    features: np.ndarray,
+    labels: np.ndarray,
+    grid: tuple[int, int],
+    margin: float,
+    min_region_fraction: float,
 ) -> tuple[float, float]:
     """``(pixel share, region share)``: disagreeing pixels, and the map area in large regions where
     most pixels disagree."""
@@ -159,25 +168,6 @@ def region_disagreement(
             if disagree[region].mean() > 0.5:
                 bad += int(region.sum())
     return float(disagree.sum() / valid.sum()), bad / label.size
-
-
-def disagreement(model: ClassAppearance, features: np.ndarray, labels: np.ndarray, margin: float) -> float:
-    """Fraction of modelled pixels whose own class is beaten by another by more than ``margin`` nats."""
-    keep = (labels < NUM_CLASSES) & model.modelled[np.minimum(labels, NUM_CLASSES - 1)]
-    if not keep.any():
-        return 0.0
-    ll = model.log_likelihood(features[keep])
-    own = np.take_along_axis(ll, labels[keep].astype(np.int64)[:, None], axis=1)[:, 0]
-    return float((ll.max(axis=1) - own > margin).mean())
-
-
-def robust_threshold(scores: np.ndarray, k: float, floor: float) -> float:
-    """``max(floor, median + k * 1.4826 * MAD)``: a threshold that a minority of bad images cannot move."""
-    if scores.size == 0:
-        return floor
-    median = float(np.median(scores))
-    mad = float(np.median(np.abs(scores - median))) * 1.4826
-    return max(floor, median + k * mad)
 
 
 def segmenter_accuracy(model, photos: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -45,6 +45,7 @@ class CurationConfig:
     min_region_fraction: float = 0.03  # regions smaller than this share of the map are not judged alone
     likelihood_margin: float = 3.0  # nats by which another class must explain a pixel better
     min_class_pixels: int = 200  # classes with fewer pixels in the whole dataset are not modelled
+    appearance_ridge: float = 0.002  # added to each class covariance (features are Lab / 100)
     region_disagreement_max: float = 0.3  # flag when regions covering more than this share look like another class
     segmenter_size: tuple[int, int] = (192, 256)  # photo size fed to the segmenter, when one is given
     segmenter_batch: int = 16
@@ -52,7 +53,7 @@ class CurationConfig:
 
     # near-duplicate label maps (Selection II)
     duplicate_grid: tuple[int, int] = (12, 16)  # per-class occupancy grid compared between maps
-    duplicate_similarity: float = 0.97  # cosine similarity at or above this -> same equivalence class
+    duplicate_similarity: float = 0.99  # cosine similarity at or above this -> same equivalence class
     dispersion_threshold: float = 0.08  # RMS photo distance (0..1 RGB) above which a group is thinned
     keep_per_group: int = 2  # photos kept from a thinned group (the most typical ones)
 

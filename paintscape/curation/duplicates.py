@@ -85,7 +85,11 @@ class DuplicateGroup:
 
 
 def thin_groups(
-    groups: list[list[int]], thumbnails: np.ndarray, dispersion_threshold: float, keep: int, eligible: np.ndarray | None = None
+    groups: list[list[int]],
+    thumbnails: np.ndarray,
+    dispersion_threshold: float,
+    keep: int,
+    eligible: np.ndarray | None = None,
 ) -> list[DuplicateGroup]:
     """Dispersion of each group's photos and the members kept (all, or the ``keep`` most typical).
 

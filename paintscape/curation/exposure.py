@@ -50,7 +50,9 @@ def exposure_reasons(scores: dict[str, float], config: CurationConfig) -> dict[s
         and scores["bright_spot"] >= config.spot_luminance
         and scores["foreground_median"] <= config.spot_ground_max
     ):
-        out["backlit"] = f"backlit: bright spot ({scores['bright_spot']:.2f}) over a dark foreground ({scores['foreground_median']:.2f})"
+        out["backlit"] = (
+            f"backlit: bright spot ({scores['bright_spot']:.2f}) over a dark foreground ({scores['foreground_median']:.2f})"
+        )
     if scores["mean_luminance"] < config.underexposed_mean or scores["dark_fraction"] > config.max_clipped_fraction:
         out["underexposed"] = (
             f"under-exposed: mean luminance {scores['mean_luminance']:.2f} (min {config.underexposed_mean}), "

@@ -62,13 +62,27 @@ def label_reasons(scores: dict[str, float], config: CurationConfig) -> list[tupl
     """``(flag, reason)`` pairs, flags among ``speckle``, ``too_many_classes``, ``layout``; empty when it passes."""
     reasons = []
     if scores["tiny_fraction"] > config.max_tiny_fraction:
-        reasons.append((
-            "speckle", f"speckle: {scores['tiny_fraction']:.1%} of pixels in fragments < {config.min_component_pixels} px (max {config.max_tiny_fraction:.1%})"
-        ))
+        reasons.append(
+            (
+                "speckle",
+                f"speckle: {scores['tiny_fraction']:.1%} of pixels in fragments < {config.min_component_pixels} px (max {config.max_tiny_fraction:.1%})",
+            )
+        )
     if scores["num_classes"] > config.max_classes:
         reasons.append(("too_many_classes", f"too many classes: {scores['num_classes']} (max {config.max_classes})"))
-    if scores["sky_row"] >= 0 and scores["ground_row"] >= 0 and scores["sky_row"] > scores["ground_row"] + config.sky_below_margin:
-        reasons.append(("layout", f"implausible layout: sky (mean row {scores['sky_row']:.2f}) below ground/water ({scores['ground_row']:.2f})"))
+    if (
+        scores["sky_row"] >= 0
+        and scores["ground_row"] >= 0
+        and scores["sky_row"] > scores["ground_row"] + config.sky_below_margin
+    ):
+        reasons.append(
+            (
+                "layout",
+                f"implausible layout: sky (mean row {scores['sky_row']:.2f}) below ground/water ({scores['ground_row']:.2f})",
+            )
+        )
     if scores["sky_reaches_top"] == 0.0:
-        reasons.append(("layout", f"implausible layout: large sky region absent from the top {config.sky_top_rows:.0%} of the map"))
+        reasons.append(
+            ("layout", f"implausible layout: large sky region absent from the top {config.sky_top_rows:.0%} of the map")
+        )
     return reasons

@@ -53,7 +53,9 @@ def measure_pair(args: tuple[str, str, CurationConfig]) -> PairMeasurement:
     except (DataError, OSError, ValueError) as exc:
         return PairMeasurement(name, error=str(exc))
     scores = {**measure_label(label, config), **measure_exposure(photo, label, config)}
-    scores["boundary_alignment"], scores["region_alignment"] = boundary_alignment(photo, label, config.min_region_fraction)
+    scores["boundary_alignment"], scores["region_alignment"] = boundary_alignment(
+        photo, label, config.min_region_fraction
+    )
     features, grid_labels = appearance_features(photo, label, config.appearance_grid)
     return PairMeasurement(
         name,

@@ -26,6 +26,7 @@ from paintscape.labels import CLASS_IDS, NUM_CLASSES
 DEFECT_KINDS = ("dark", "backlit", "shuffled", "region", "speckle", "duplicate")
 LABEL_DEFECTS = ("shuffled", "region", "speckle")
 PHOTO_DEFECTS = ("dark", "backlit")
+GROUP_SIZE = 3  # renders per planted duplicate layout (the base render and two other styles)
 _FOREIGN = tuple(CLASS_IDS[n] for n in ("sky", "sea", "tree", "building", "sand", "road", "rock"))
 
 
@@ -40,7 +41,13 @@ def _scene(args: tuple[int, tuple[int, int], object]) -> tuple[np.ndarray, np.nd
 
 
 def write_planted_dataset(
-    out_dir: str, count: int, size: tuple[int, int] = (192, 256), seed: int = 0, rate: float = 0.05, workers: int = 1, progress: bool = False
+    out_dir: str,
+    count: int,
+    size: tuple[int, int] = (192, 256),
+    seed: int = 0,
+    rate: float = 0.05,
+    workers: int = 1,
+    progress: bool = False,
 ) -> dict[str, str]:
     """Write ``count`` pairs (``imgs/``, ``labels/``) with planted defects; returns ``{name: kind}``,
     ``kind`` is ``"clean"`` or one of :data:`DEFECT_KINDS`. ``rate`` is the share of each defect."""
@@ -129,9 +136,6 @@ DETECTORS: tuple[tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], 
 )
 
 
-GROUP_SIZE = 3  # renders per planted duplicate layout
-
-
 def detector_scores(findings: dict, truth: dict[str, str]) -> list[dict]:
     """Per detector: flagged count, true positives, precision and recall against the planted kinds.
 
@@ -173,5 +177,7 @@ def detector_scores(findings: dict, truth: dict[str, str]) -> list[dict]:
 def markdown_table(rows: list[dict]) -> str:
     lines = ["| detector | planted kinds | planted | flagged | precision | recall |", "|---|---|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['detector']} | {r['targets']} | {r['planted']} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} |")
+        lines.append(
+            f"| {r['detector']} | {r['targets']} | {r['planted']} | {r['flagged']} | {r['precision']:.3f} | {r['recall']:.3f} |"
+        )
     return "\n".join(lines)

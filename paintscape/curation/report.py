@@ -104,7 +104,9 @@ def write_removed_report(
         label, photo = pair if pair is not None else (blank, blank)
         rows.append([label, photo, _reason_tile(reasons_of[name], name, THUMBNAIL_SIZE)])
     if rows:
-        atomic_save_image(out_dir / "contact_sheet.png", contact_sheet(rows, ["label", "photo", "reason"], tile_width=tile_width))
+        atomic_save_image(
+            out_dir / "contact_sheet.png", contact_sheet(rows, ["label", "photo", "reason"], tile_width=tile_width)
+        )
     else:
         atomic_save_image(out_dir / "contact_sheet.png", Image.new("RGB", (tile_width, 16), (255, 255, 255)))
 
