@@ -245,29 +245,36 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         node[last] = value
 
 
-def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply dotted overrides."""
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"config file {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of sections (model, data, train, ...)")
-    # Overrides address the full tree, so start from the defaults merged with the file.
-    merged = _merge(config_to_dict(Config()), data)
+def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
+    """The top-level mapping of a YAML file; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of {what} keys")
+    return data
+
+
+def load_dataclass(cls: type, data: dict[str, Any], overrides: list[str] | tuple[str, ...] = (), source: str = "defaults", prefix: str = "") -> Any:
+    """Defaults of ``cls`` merged with ``data``, then dotted ``overrides``, type-checked into ``cls``."""
+    merged = _merge(config_to_dict(cls()), data)
     for override in overrides:
         apply_override(merged, override)
     try:
-        return config_from_dict(merged)
+        return _build(cls, merged, prefix)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply dotted overrides."""
+    data = read_yaml_mapping(path) if path is not None else {}
+    # Overrides address the full tree, so they apply to the defaults merged with the file.
+    return load_dataclass(Config, data, overrides, source=str(path) if path is not None else "defaults")
 
 
 _REPLACED_WHOLE = ("args", "weights")

@@ -31,6 +31,7 @@ from paintscape.curation.label_quality import label_reasons
 from paintscape.curation.measure import PairMeasurement, load_pair, measure_pair
 from paintscape.curation.report import write_findings, write_removed_report, write_subset
 from paintscape.data.dataset import paired_names
+from paintscape.parallel import parallel_map
 
 logger = logging.getLogger(__name__)
 
@@ -55,26 +56,8 @@ class CurationResult:
 def _measure_all(
     root: Path, names: list[str], config: CurationConfig, workers: int, progress: bool
 ) -> list[PairMeasurement]:
-    from tqdm import tqdm
-
     jobs = [(str(root), name, config) for name in names]
-    bar = tqdm(total=len(jobs), desc="curate: measuring", unit="pair", disable=not progress)
-    out: list[PairMeasurement] = []
-    try:
-        if workers > 1:
-            from multiprocessing import get_context
-
-            with get_context("spawn").Pool(workers) as pool:
-                for item in pool.imap(measure_pair, jobs, chunksize=16):
-                    out.append(item)
-                    bar.update()
-        else:
-            for job in jobs:
-                out.append(measure_pair(job))
-                bar.update()
-    finally:
-        bar.close()
-    return out
+    return parallel_map(measure_pair, jobs, workers, desc="curate: measuring", unit="pair", progress=progress, chunksize=16)
 
 
 def _segmenter_scores(

@@ -34,7 +34,11 @@ def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[i
         raise ValueError(f"unknown preset {preset!r}; valid: {', '.join(PRESETS)}")
     size = [int(image_size[0]), int(image_size[1])]
     if preset in ("spade-ade20k", "spade"):
-        from paintscape.models.spade_reference import generator_kwargs_from_reference, load_reference_generator, load_reference_state
+        from paintscape.models.spade_reference import (
+            generator_kwargs_from_reference,
+            load_reference_generator,
+            load_reference_state,
+        )
 
         state = load_reference_state(path)
         kwargs = generator_kwargs_from_reference(state, tuple(size))

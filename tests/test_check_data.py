@@ -1,7 +1,7 @@
 import numpy as np
+from conftest import striped_label, write_pair
 from PIL import Image
 
-from conftest import striped_label, write_pair
 from paintscape.cli import main
 from paintscape.data.check import check_dataset
 from paintscape.labels import colorize

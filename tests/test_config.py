@@ -20,7 +20,9 @@ def test_defaults_and_overrides(tmp_path):
 
 def test_frozen():
     config = Config()
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         config.train = None  # type: ignore[misc]
 
 

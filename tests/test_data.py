@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import striped_label, write_pair
 from PIL import Image
 
-from conftest import striped_label, write_pair
 from paintscape.data.dataset import LabelFolder, PairedFolder, paired_names, read_style_map
 from paintscape.data.io import DataError, read_label, read_subset
 from paintscape.data.transforms import PairedTransform, resize_label

@@ -1,8 +1,9 @@
 import json
 
 from generator_files import tiny_generator_file
-from paintscape.cli import main
 from train_helpers import make_data
+
+from paintscape.cli import main
 
 
 def test_train_segmenter_generate_evaluate_select(tmp_path, capsys):

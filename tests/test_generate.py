@@ -4,10 +4,10 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from conftest import striped_label
 from generator_files import tiny_generator_file
+from PIL import Image
+
 from paintscape.cli import main
 from paintscape.pipeline import Painter, StyleRequired
 

@@ -1,8 +1,8 @@
 import numpy as np
 import torch
+from conftest import striped_label
 
 import paintscape.models  # noqa: F401
-from conftest import striped_label
 from paintscape.cli import main
 from paintscape.models.spade_reference import GENERATOR_RENAMES, ade20k_generator_input
 from paintscape.pipeline import Painter

@@ -1,11 +1,11 @@
 import json
 
 import torch
+from train_helpers import make_data, tiny_config
 
 from paintscape.checkpoint import read_generator_file
 from paintscape.cli import main
 from paintscape.train.trainer import train
-from train_helpers import make_data, tiny_config
 
 
 def test_eval_hook_keeps_best_and_average_command(tmp_path, capsys):

@@ -5,10 +5,10 @@ import sys
 
 import pytest
 import torch
+from train_helpers import REPO, make_data, tiny_config
 
 from paintscape.checkpoint import CheckpointManager, load_generator, load_training_state
 from paintscape.train.trainer import TrainingDiverged, train
-from train_helpers import REPO, make_data, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from paintscape.config import ConfigError, _build, _merge, apply_override, config_to_dict
+from paintscape.config import ConfigError, _build, load_dataclass, read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -85,25 +83,7 @@ def load_curation_config(path: str | Path | None = None, overrides: list[str] | 
 
     The file holds the fields at the top level, or under a ``curate:`` section.
     """
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise ConfigError(f"curation config {path} does not exist")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of curation thresholds")
-        if set(data) == {"curate"}:
-            data = data["curate"] or {}
-    merged = _merge(config_to_dict(CurationConfig()), data)
-    for override in overrides:
-        apply_override(merged, override)
-    try:
-        return curation_config_from_dict(merged)
-    except ConfigError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+    data: dict[str, Any] = read_yaml_mapping(path, "curation config") if path is not None else {}
+    if set(data) == {"curate"}:
+        data = data["curate"] or {}
+    return load_dataclass(CurationConfig, data, overrides, source=str(path) if path is not None else "defaults", prefix="curate")

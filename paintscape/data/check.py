@@ -9,7 +9,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from paintscape.data.io import IMAGE_SUFFIXES, LABEL_SUFFIXES, DataError, invalid_label_values, list_stems, read_label_raw, read_subset
+from paintscape.data.io import (
+    IMAGE_SUFFIXES,
+    LABEL_SUFFIXES,
+    DataError,
+    invalid_label_values,
+    list_stems,
+    read_label_raw,
+    read_subset,
+)
 from paintscape.labels import CLASS_NAMES, NUM_CLASSES
 
 

@@ -879,23 +879,8 @@ def write_dataset(out_dir: str, count: int, size: tuple[int, int] = (384, 512), 
     for sub in ("imgs", "labels"):
         os.makedirs(os.path.join(out_dir, sub), exist_ok=True)
     jobs = [(str(out_dir), f"scene_{i:06d}", seed + i, tuple(size)) for i in range(count)]
-    from tqdm import tqdm
+    from paintscape.parallel import parallel_map
 
-    bar = tqdm(total=count, desc="synthetic scenes", unit="scene", disable=not progress)
-    names: list[str] = []
-    try:
-        if workers > 1:
-            from multiprocessing import get_context
-
-            with get_context("spawn").Pool(workers) as pool:
-                for name in pool.imap(_write_one, jobs, chunksize=8):
-                    names.append(name)
-                    bar.update()
-        else:
-            for job in jobs:
-                names.append(_write_one(job))
-                bar.update()
-    finally:
-        bar.close()
+    names: list[str] = parallel_map(_write_one, jobs, workers, desc="synthetic scenes", unit="scene", progress=progress)
     logger.info("wrote %d synthetic scenes to %s", len(names), out_dir)
     return names

@@ -53,7 +53,10 @@ class SPADE(nn.Module):
         hidden = self.mlp_shared(label)
         gamma = self.mlp_gamma(hidden)
         beta = self.mlp_beta(hidden)
-        return normalized * (1 + gamma) + beta
+        if torch.is_grad_enabled() or normalized is x:
+            return normalized * (1 + gamma) + beta
+        # Inference: the same arithmetic in place on the fresh norm output (no new full-size tensors).
+        return normalized.mul_(gamma.add_(1)).add_(beta)
 
 
 class SPADEResBlock(nn.Module):

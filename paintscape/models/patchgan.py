@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.spade import LEAKY_SLOPE, init_spade_weights
 from ..labels import add_dont_care
+from ..layers.spade import LEAKY_SLOPE, init_spade_weights
 from ..registry import DISCRIMINATORS
 from .encoders import conv_norm
 

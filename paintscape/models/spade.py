@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.spade import LEAKY_SLOPE, SPADEResBlock, init_spade_weights
 from ..labels import add_dont_care
+from ..layers.spade import LEAKY_SLOPE, SPADEResBlock, init_spade_weights
 from ..registry import GENERATORS
 from .encoders import ConvEncoder
 

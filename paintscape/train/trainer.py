@@ -389,7 +389,6 @@ class Trainer:
     def fit(self) -> TrainResult:
         self._setup()
         start_time = time.time()
-        start_step = self.step
         last_terms: dict[str, float] = {}
         bar = None
         if self.info.is_main and self.progress:
@@ -486,7 +485,7 @@ class Trainer:
         fake = generator(label, z=z, style=style)
         torch.set_rng_state(rng_state)
         generator.train(was_training)
-        rows = [[colorize(l.numpy().astype(np.uint8)), tensor_to_image(r), tensor_to_image(f)] for l, r, f in zip(self.sample_batch["label"], real.cpu(), fake.float().cpu())]
+        rows = [[colorize(lab.numpy().astype(np.uint8)), tensor_to_image(r), tensor_to_image(f)] for lab, r, f in zip(self.sample_batch["label"], real.cpu(), fake.float().cpu())]
         sheet = contact_sheet(rows, ["label", "real", "generated"], tile_width=min(256, self.config.data.size[1]))
         atomic_save_image(self.run_dir / "samples" / f"step_{self.step:08d}.png", sheet)
         if self.writer is not None:
