@@ -34,8 +34,14 @@ def main() -> None:
     dataset = PairedFolder(args.root, tuple(args.size), train=True, seed=0)
     dataset[0]  # warm the file cache and imports
     for workers in args.workers:
-        loader = DataLoader(dataset, batch_size=args.batch, shuffle=False, num_workers=workers,
-                            prefetch_factor=4 if workers else None, persistent_workers=False)
+        loader = DataLoader(
+            dataset,
+            batch_size=args.batch,
+            shuffle=False,
+            num_workers=workers,
+            prefetch_factor=4 if workers else None,
+            persistent_workers=False,
+        )
         count = 0
         start = time.perf_counter()
         for epoch in range(args.epochs):
@@ -44,11 +50,22 @@ def main() -> None:
                 count += batch["image"].shape[0]
         elapsed = time.perf_counter() - start  # includes starting the worker processes
         rate = count / elapsed
-        print(json.dumps({
-            "workers": workers, "pairs": count, "seconds": round(elapsed, 2), "pairs_per_s": round(rate, 1),
-            "pairs_per_s_per_worker": round(rate / max(workers, 1), 1), "size": list(args.size), "batch": args.batch,
-            "torch_threads": torch.get_num_threads(), "loadavg": [round(x, 2) for x in os.getloadavg()],
-        }), flush=True)
+        print(
+            json.dumps(
+                {
+                    "workers": workers,
+                    "pairs": count,
+                    "seconds": round(elapsed, 2),
+                    "pairs_per_s": round(rate, 1),
+                    "pairs_per_s_per_worker": round(rate / max(workers, 1), 1),
+                    "size": list(args.size),
+                    "batch": args.batch,
+                    "torch_threads": torch.get_num_threads(),
+                    "loadavg": [round(x, 2) for x in os.getloadavg()],
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

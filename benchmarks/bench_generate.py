@@ -45,7 +45,7 @@ def main() -> None:
     config = load_config(REPO / config_file, overrides)
     torch.manual_seed(0)
     generator, _, spec = build_networks(config)
-    ema = EMA(generator, 10_000.0, 0.0)
+    ema = EMA(generator, 10_000.0)  # the copy the trainer keeps
     del generator
     painter = Painter(ema.model, spec, device=args.device, precision=args.precision)
     labels = torch.randint(0, 29, (args.batch, *size), generator=torch.Generator().manual_seed(0))
@@ -58,15 +58,27 @@ def main() -> None:
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
         print(f"call {i}: {times[-1]:.2f} s", file=sys.stderr, flush=True)
-    median = statistics.median(times[args.warmup:])
-    print(json.dumps({
-        "impl": "paintscape", "family": args.family, "size": list(size), "batch": args.batch, "device": str(painter.device),
-        "precision": args.precision, "threads": torch.get_num_threads(), "call_s": [round(t, 3) for t in times],
-        "cpu_s": [round(t, 3) for t in cpu], "median_s_per_image": round(median / args.batch, 3),
-        "images_per_s": round(args.batch / median, 3), "median_cpu_s_per_image": round(statistics.median(cpu[args.warmup:]) / args.batch, 3),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-    }))
+    median = statistics.median(times[args.warmup :])
+    print(
+        json.dumps(
+            {
+                "impl": "paintscape",
+                "family": args.family,
+                "size": list(size),
+                "batch": args.batch,
+                "device": str(painter.device),
+                "precision": args.precision,
+                "threads": torch.get_num_threads(),
+                "call_s": [round(t, 3) for t in times],
+                "cpu_s": [round(t, 3) for t in cpu],
+                "median_s_per_image": round(median / args.batch, 3),
+                "images_per_s": round(args.batch / median, 3),
+                "median_cpu_s_per_image": round(statistics.median(cpu[args.warmup :]) / args.batch, 3),
+                "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+                "loadavg": [round(x, 2) for x in os.getloadavg()],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,11 +29,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def family_overrides(family: str, size: tuple[int, int], batch: int, extra_label_channels: int) -> tuple[str, list[str]]:
+def family_overrides(
+    family: str, size: tuple[int, int], batch: int, extra_label_channels: int
+) -> tuple[str, list[str]]:
     """The config file and overrides of the full-width model of ``family`` (the papers' settings)."""
     h, w = size
-    common = [f"data.size=[{h}, {w}]", f"train.phases=[{{batch_size: {batch}, lr: 0.0002, steps: 1000000}}]",
-              "loss.vgg_weights=random", "data.workers=0"]
+    common = [
+        f"data.size=[{h}, {w}]",
+        f"train.phases=[{{batch_size: {batch}, lr: 0.0002, steps: 1000000}}]",
+        "loss.vgg_weights=random",
+        "data.workers=0",
+    ]
     if family == "spade":
         return "configs/spade_tiny.yaml", common + [
             f"model.generator.args={{base_channels: 64, norm: syncbatch, use_vae: false, extra_label_channels: {extra_label_channels}}}",
@@ -59,9 +65,13 @@ def measure(args: argparse.Namespace) -> dict:
 
     size = tuple(args.size)
     config_file, overrides = family_overrides(args.family, size, args.batch, args.extra_label_channels)
-    overrides += [f"train.device={args.device}", f"train.precision={args.precision}",
-                  f"train.channels_last={str(args.channels_last).lower()}", f"train.compile={str(args.compile).lower()}",
-                  "train.ema_half_life_images=" + ("0" if args.no_ema else "10000")]
+    overrides += [
+        f"train.device={args.device}",
+        f"train.precision={args.precision}",
+        f"train.channels_last={str(args.channels_last).lower()}",
+        f"train.compile={str(args.compile).lower()}",
+        "train.ema_half_life_images=" + ("0" if args.no_ema else "10000"),
+    ]
     with tempfile.TemporaryDirectory(prefix="paintscape-bench-") as tmp:
         root = Path(tmp) / "data"
         write_dataset(str(root), 4, size=size, seed=0, workers=1, progress=False)
@@ -71,8 +81,10 @@ def measure(args: argparse.Namespace) -> dict:
         device = trainer.device
         weights = dict(config.loss.weights)
         gen = torch.Generator().manual_seed(0)
-        batch = {"image": torch.rand(args.batch, 3, *size, generator=gen) * 2 - 1,
-                 "label": torch.randint(0, 29, (args.batch, *size), generator=gen)}
+        batch = {
+            "image": torch.rand(args.batch, 3, *size, generator=gen) * 2 - 1,
+            "label": torch.randint(0, 29, (args.batch, *size), generator=gen),
+        }
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         wall, cpu = [], []
@@ -94,10 +106,20 @@ def measure(args: argparse.Namespace) -> dict:
             trainer.writer.close()
     timed = slice(args.warmup, None)
     result = {
-        "impl": "paintscape", "family": args.family, "size": list(size), "batch": args.batch, "device": str(device),
-        "precision": args.precision, "channels_last": args.channels_last, "compile": args.compile, "ema": not args.no_ema,
-        "threads": torch.get_num_threads(), "wall_s": [round(t, 3) for t in wall], "cpu_s": [round(t, 3) for t in cpu],
-        "median_s": round(statistics.median(wall[timed]), 3), "median_cpu_s": round(statistics.median(cpu[timed]), 3),
+        "impl": "paintscape",
+        "family": args.family,
+        "size": list(size),
+        "batch": args.batch,
+        "device": str(device),
+        "precision": args.precision,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+        "ema": not args.no_ema,
+        "threads": torch.get_num_threads(),
+        "wall_s": [round(t, 3) for t in wall],
+        "cpu_s": [round(t, 3) for t in cpu],
+        "median_s": round(statistics.median(wall[timed]), 3),
+        "median_cpu_s": round(statistics.median(cpu[timed]), 3),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
@@ -127,7 +149,9 @@ def main() -> None:
         return
     child_args = [a for a in sys.argv[1:]]
     for _ in range(args.repeats):
-        out = subprocess.run([sys.executable, __file__, "--child", *child_args], check=True, stdout=subprocess.PIPE, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", *child_args], check=True, stdout=subprocess.PIPE, text=True
+        )
         line = out.stdout.strip().splitlines()[-1]
         print(line, flush=True)
 

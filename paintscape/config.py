@@ -71,7 +71,7 @@ class TrainConfig:
     ttur: bool = True  # D lr x2, G lr /2 with betas (0, 0.9), as SPADE's --no_TTUR off
     lr_decay_start: float = 0.5  # fraction of the run after which lr decays linearly to 0
     ema_half_life_images: float = 10_000.0  # 0 disables the EMA generator
-    ema_warmup_images: float = 0.0
+    ema_rampup: float = 0.05  # half-life <= rampup x images seen (StyleGAN2-ADA); 0 disables
     precision: str = "fp32"  # fp32 | bf16 | fp16
     channels_last: bool = False
     grad_accumulation: int = 1

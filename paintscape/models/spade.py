@@ -161,7 +161,9 @@ class SPADEGenerator(nn.Module):
         def at(x: Tensor) -> Tensor:
             size = tuple(x.shape[2:])
             if size not in resized:
-                resized[size] = label if size == tuple(label.shape[2:]) else F.interpolate(label, size=size, mode="nearest")
+                resized[size] = (
+                    label if size == tuple(label.shape[2:]) else F.interpolate(label, size=size, mode="nearest")
+                )
             return resized[size]
 
         x = self.head(x, at(x))

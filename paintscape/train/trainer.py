@@ -170,7 +170,7 @@ class Trainer:
         self.generator = generator.to(self.device, memory_format=memory_format)
         self.discriminator = discriminator.to(self.device, memory_format=memory_format)
         self.memory_format = memory_format
-        self.ema = EMA(self.generator, config.train.ema_half_life_images, config.train.ema_warmup_images) if config.train.ema_half_life_images > 0 else None
+        self.ema = EMA(self.generator, config.train.ema_half_life_images, config.train.ema_rampup) if config.train.ema_half_life_images > 0 else None
 
         betas = tuple(config.train.betas)
         lr_g, lr_d = optimizer_lrs(self.plans[0].config.lr, config.train.ttur)
