@@ -141,8 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quickstart", help="synthetic data -> train a small model on CPU -> gallery (no download)")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"))
-    p.add_argument("--minutes", type=float, default=5.0, help="generator training time budget")
-    p.add_argument("--segmenter-steps", type=int, default=200)
+    p.add_argument("--minutes", type=float, default=6.0, help="generator training time budget")
+    p.add_argument("--segmenter-steps", type=int, default=300)
     p.add_argument("--train-count", type=int, default=400)
     p.add_argument("--test-count", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)

@@ -120,12 +120,12 @@ photo shows its label map.</p>
 
 def quickstart(
     out: str | Path,
-    minutes: float = 5.0,
+    minutes: float = 6.0,
     train_count: int = 400,
     test_count: int = 16,
     seed: int = 0,
     family: str = "pix2pix",
-    segmenter_steps: int = 200,
+    segmenter_steps: int = 300,
     segmenter_size: str = "b0",
 ) -> str:
     """Everything through the same code as the CLI: ``train``, ``train-segmenter``, ``generate``,

@@ -77,9 +77,12 @@ class GANObjective:
         terms: dict[str, Tensor] = {}
         needs_d = weights.get("adv", 0) > 0 or weights.get("feat", 0) > 0
         if needs_d:
-            B = real.shape[0]
-            predictions = discriminator(torch.cat([label, label]), torch.cat([fake, real]))
-            on_fake, on_real = split_predictions(predictions, B)
+            # D on the fake with gradient, on the real without: the real half needs no backward
+            # (feature matching detaches it), so it costs neither a backward nor saved activations.
+            on_fake = discriminator(label, fake)
+            if weights.get("feat", 0) > 0:
+                with torch.no_grad():
+                    on_real = discriminator(label, real)
             if weights.get("adv", 0) > 0:
                 terms["G/adv"] = generator_adversarial_loss(on_fake, mode=self.adversarial)
             if weights.get("feat", 0) > 0:
