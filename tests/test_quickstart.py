@@ -9,7 +9,7 @@ from paintscape.quickstart import quickstart
 @pytest.mark.slow
 def test_quickstart_learns_and_evaluate_agrees(tmp_path, capsys):
     out = tmp_path / "qs"
-    summary = quickstart(out, minutes=1.5, train_count=120, test_count=8, segmenter_steps=80)
+    summary = quickstart(out, minutes=2.0, train_count=160, test_count=8, segmenter_steps=150)
     assert "quick start done" in summary
     results = json.loads((out / "results.json").read_text())
     trained, untrained, real = results["trained"], results["untrained"], results["real"]
