@@ -133,7 +133,7 @@ class LaionAestheticPredictor(nn.Module):
         try:
             from transformers import CLIPConfig, CLIPVisionConfig, CLIPVisionModelWithProjection
         except ImportError as err:  # pragma: no cover - depends on the environment
-            raise ImportError("the aesthetic predictor needs 'transformers': pip install 'paintscape[eval]'") from err
+            raise ImportError("the aesthetic predictor needs 'transformers': pip install transformers") from err
         raw = json.loads((clip_dir / "config.json").read_text())
         if raw.get("model_type") == "clip":
             # A full CLIP folder (as on the hub): the projection size lives on the top-level config,

@@ -67,7 +67,7 @@ def _transformers():
         import transformers
     except ImportError as err:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "the SegFormer segmenter needs the 'transformers' package: pip install 'paintscape[eval]'"
+            "the SegFormer segmenter needs the 'transformers' package: pip install transformers"
         ) from err
     return transformers
 
