@@ -239,11 +239,9 @@ class Trainer:
         return names
 
     def _check_data(self) -> None:
-        subsets = {p.subset for p in self.config.train.phases}
-        problems = []
-        for subset in sorted(subsets, key=str):
-            report = check_dataset(self.config.data.root, subset)
-            problems.extend(str(p) for p in report.problems)
+        # One pass over the whole folder covers every phase's subset (paired_names has already
+        # checked that each subset's names have a photo and a label).
+        problems = [str(p) for p in check_dataset(self.config.data.root).problems]
         if problems:
             shown = "\n  ".join(problems[:20])
             more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
