@@ -51,6 +51,7 @@ class LossConfig:
     weights: dict[str, float] = field(default_factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
     vgg_distance: str = "l1"  # l1 | cosine (the landscape report used cosine)
     vgg_weights: str | None = None  # local VGG19 file; None -> torchvision's cache; "random" for tests only
+    vgg_normalization: str = "imagenet"  # imagenet (what VGG19 was trained on) | none ([-1, 1] as SPADE feeds it)
 
 
 @dataclass(frozen=True)

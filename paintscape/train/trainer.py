@@ -188,7 +188,7 @@ class Trainer:
         if any(w.get("vgg", 0) > 0 for w in weights_in_use):
             from paintscape.losses.perceptual import VGG19Features
 
-            vgg = VGG19Features(weights=loss.vgg_weights).to(self.device, memory_format=memory_format)
+            vgg = VGG19Features(weights=loss.vgg_weights, input_normalization=loss.vgg_normalization).to(self.device, memory_format=memory_format)
         self.objective = GANObjective(loss.adversarial, vgg, loss.vgg_distance)
 
         self.step = 0
