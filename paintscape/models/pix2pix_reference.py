@@ -24,10 +24,11 @@ import torch
 from torch import Tensor
 
 from paintscape.models.pix2pix import PatchGANDiscriminator, UNetGenerator
+from paintscape.models.reference_state import ReferenceWeightsError, convert_with_key_map, strip_data_parallel
 
 
-class ReferenceCheckpointError(ValueError):
-    """A reference state dict does not fit the paintscape network it is loaded into."""
+class ReferenceCheckpointError(ReferenceWeightsError):
+    """A reference pix2pix state dict does not fit the paintscape network it is loaded into."""
 
 
 def _unet_prefix(level: int) -> str:
@@ -79,51 +80,17 @@ def discriminator_key_map(model: PatchGANDiscriminator) -> dict[str, str]:
 
 def reference_unet_depth(state: Mapping[str, Tensor]) -> int:
     """The ``num_downs`` of a reference U-Net state dict: how many nested levels have a down-conv."""
-    state = _strip_data_parallel(state)
+    state = strip_data_parallel(state)
     depth = 0
     while f"{_unet_prefix(depth)}{0 if depth == 0 else 1}.weight" in state:
         depth += 1
     return depth
 
 
-def _strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
 def _convert(
     state: Mapping[str, Tensor], ours: Mapping[str, Tensor], key_map: Mapping[str, str], what: str, hint: str
 ) -> dict[str, Tensor]:
-    state = _strip_data_parallel(state)
-    converted: dict[str, Tensor] = {}
-    for our_key, reference_key in key_map.items():
-        expected = ours[our_key]
-        if reference_key not in state:
-            if our_key.endswith("num_batches_tracked"):  # PyTorch < 0.4 checkpoints lack it
-                converted[our_key] = torch.zeros_like(expected)
-                continue
-            raise ReferenceCheckpointError(
-                f"reference {what} state dict has no key {reference_key!r} (for our {our_key!r}); {hint}"
-            )
-        value = state[reference_key]
-        if tuple(value.shape) != tuple(expected.shape):
-            raise ReferenceCheckpointError(
-                f"reference {what} key {reference_key!r} has shape {tuple(value.shape)}, but our {our_key!r} "
-                f"needs {tuple(expected.shape)}; {hint}"
-            )
-        converted[our_key] = value.detach().to(dtype=expected.dtype)
-    used = set(key_map.values())
-    # Old checkpoints keep running stats on (non-affine) instance norms; the reference drops them too.
-    unused = sorted(
-        k for k in state if k not in used and not re.search(r"(running_mean|running_var|num_batches_tracked)$", k)
-    )
-    if unused:
-        more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
-        raise ReferenceCheckpointError(
-            f"reference {what} state dict has keys our network does not use: {', '.join(unused[:5])}{more}; {hint}"
-        )
-    return converted
+    return convert_with_key_map(state, ours, key_map, f"{what} state dict", lambda key, missing: hint, ReferenceCheckpointError)
 
 
 def convert_generator_state_dict(state: Mapping[str, Tensor], model: UNetGenerator) -> dict[str, Tensor]:

@@ -24,12 +24,8 @@ from torch import Tensor, nn
 from ..labels import to_ade20k
 from .encoders import ConvEncoder
 from .patchgan import MultiscaleDiscriminator
+from .reference_state import ReferenceWeightsError
 from .spade import SPADEGenerator
-
-
-class ReferenceWeightsError(ValueError):
-    """A reference state dict does not fit the paintscape network it is loaded into."""
-
 
 #: Reference generator prefixes -> ours (everything below a block keeps its name).
 GENERATOR_RENAMES = {

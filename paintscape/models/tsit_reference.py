@@ -30,14 +30,14 @@ from torch import Tensor
 
 from paintscape.labels import NUM_CLASSES
 from paintscape.models.encoders import ConvEncoder
+from paintscape.models.reference_state import ReferenceWeightsError, convert_with_key_map, strip_data_parallel
 from paintscape.models.tsit import SIZE_MULTIPLE, TSITGenerator
 
 logger = logging.getLogger(__name__)
 
-_BN_BOOKKEEPING = re.compile(r"(running_mean|running_var|num_batches_tracked)$")
 
 
-class TSITCheckpointError(ValueError):
+class TSITCheckpointError(ReferenceWeightsError):
     """A reference TSIT state dict does not fit the paintscape network it is loaded into."""
 
 
@@ -55,12 +55,6 @@ def encoder_key_map(encoder: ConvEncoder) -> dict[str, str]:
     return mapping
 
 
-def _strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    if state and all(k.startswith("module.") for k in state):
-        return {k[len("module.") :]: v for k, v in state.items()}
-    return dict(state)
-
-
 def _hint(reference_key: str) -> str:
     if reference_key.startswith("style_stream."):
         return "the checkpoint has a style stream: build the generator with style_stream=True"
@@ -71,37 +65,16 @@ def _hint(reference_key: str) -> str:
     return "check base_channels (ngf), norm (norm_G), stream_norm (norm_S) and spectral"
 
 
+def _missing_or_mismatch_hint(reference_key: str, missing: bool) -> str:
+    if missing and reference_key.startswith("style_stream."):
+        return "the checkpoint has no style stream: build the generator with style_stream=False"
+    return _hint(reference_key)
+
+
 def _convert(
     state: Mapping[str, Tensor], ours: Mapping[str, Tensor], key_map: Mapping[str, str], what: str
 ) -> dict[str, Tensor]:
-    state = _strip_data_parallel(state)
-    converted: dict[str, Tensor] = {}
-    for our_key, reference_key in key_map.items():
-        expected = ours[our_key]
-        if reference_key not in state:
-            if our_key.endswith("num_batches_tracked"):  # PyTorch < 0.4 checkpoints lack it
-                converted[our_key] = torch.zeros_like(expected)
-                continue
-            hint = (
-                "the checkpoint has no style stream: build the generator with style_stream=False"
-                if reference_key.startswith("style_stream.")
-                else _hint(reference_key)
-            )
-            raise TSITCheckpointError(f"reference {what} has no key {reference_key!r} (for our {our_key!r}); {hint}")
-        value = state[reference_key]
-        if tuple(value.shape) != tuple(expected.shape):
-            raise TSITCheckpointError(
-                f"reference {what} key {reference_key!r} has shape {tuple(value.shape)}, but our {our_key!r} "
-                f"needs {tuple(expected.shape)}; {_hint(reference_key)}"
-            )
-        converted[our_key] = value.detach().to(dtype=expected.dtype)
-    used = set(key_map.values())
-    # Old checkpoints keep running stats on (non-affine) instance norms; the reference ignores them too.
-    unused = sorted(k for k in state if k not in used and not _BN_BOOKKEEPING.search(k))
-    if unused:
-        shown = ", ".join(map(repr, unused[:5])) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
-        raise TSITCheckpointError(f"reference {what} has keys our network lacks: {shown}; {_hint(unused[0])}")
-    return converted
+    return convert_with_key_map(state, ours, key_map, what, _missing_or_mismatch_hint, TSITCheckpointError)
 
 
 def convert_generator_state_dict(state: Mapping[str, Tensor], model: TSITGenerator) -> dict[str, Tensor]:
@@ -162,7 +135,7 @@ def reference_generator_kwargs(state: Mapping[str, Tensor], image_size: tuple[in
     ``style_stream``, ``spectral``, and ``norm`` / ``stream_norm`` (batch norm when running statistics
     are stored, instance norm otherwise; ``syncbatch`` as in the reference's default).
     """
-    state = _strip_data_parallel(state)
+    state = strip_data_parallel(state)
     spectral = "content_stream.res_0.conv_0.weight_orig" in state
     weight = "weight_orig" if spectral else "weight"
     try:

@@ -1,0 +1,61 @@
+"""Shared by the ``*_reference.py`` converters: moving a reference implementation's state dict onto
+a paintscape network through a key map, checking every key and shape."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+import torch
+from torch import Tensor
+
+_BN_BOOKKEEPING = re.compile(r"(running_mean|running_var|num_batches_tracked)$")
+
+
+class ReferenceWeightsError(ValueError):
+    """A reference state dict does not fit the paintscape network it is loaded into."""
+
+
+def strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Drop the ``module.`` prefix of a model saved while wrapped in (Distributed)DataParallel."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module.") :]: v for k, v in state.items()}
+    return dict(state)
+
+
+def convert_with_key_map(
+    state: Mapping[str, Tensor],
+    ours: Mapping[str, Tensor],
+    key_map: Mapping[str, str],
+    what: str,
+    hint: Callable[[str, bool], str],
+    error: type[ReferenceWeightsError] = ReferenceWeightsError,
+) -> dict[str, Tensor]:
+    """``{our key: reference tensor}`` for every ``our key -> reference key`` of ``key_map``.
+
+    A missing reference key, a shape mismatch or a reference key left over raises ``error`` naming
+    the keys, both shapes and ``hint(reference_key, missing)`` (the constructor argument to check).
+    """
+    state = strip_data_parallel(state)
+    converted: dict[str, Tensor] = {}
+    for our_key, reference_key in key_map.items():
+        expected = ours[our_key]
+        if reference_key not in state:
+            if our_key.endswith("num_batches_tracked"):  # PyTorch < 0.4 checkpoints lack it
+                converted[our_key] = torch.zeros_like(expected)
+                continue
+            raise error(f"reference {what} has no key {reference_key!r} (for our {our_key!r}); {hint(reference_key, True)}")
+        value = state[reference_key]
+        if tuple(value.shape) != tuple(expected.shape):
+            raise error(
+                f"reference {what} key {reference_key!r} has shape {tuple(value.shape)}, but our {our_key!r} "
+                f"needs {tuple(expected.shape)}; {hint(reference_key, False)}"
+            )
+        converted[our_key] = value.detach().to(dtype=expected.dtype)
+    used = set(key_map.values())
+    # Old checkpoints keep running stats on (non-affine) instance norms; the references ignore them too.
+    unused = sorted(k for k in state if k not in used and not _BN_BOOKKEEPING.search(k))
+    if unused:
+        shown = ", ".join(map(repr, unused[:5])) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+        raise error(f"reference {what} has keys our network does not use: {shown}; {hint(unused[0], False)}")
+    return converted
