@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -215,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)
     result = train(config, args.out, resume=args.resume, check_data=not args.skip_check)
-    if result.steps:
+    if result.steps and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
         print(f"trained {result.steps} steps ({result.images} images) in {result.seconds / 60:.1f} min; latest checkpoint in {args.out}")
     return 0
 
