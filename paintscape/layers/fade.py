@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import spectral_norm
 
 from paintscape.layers.norms import NORM_KINDS, normalization
+from paintscape.layers.spectral import spectral_norm
 
 #: Negative slope of every leaky ReLU in TSIT.
 LEAKY_SLOPE = 0.2

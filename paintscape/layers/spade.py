@@ -13,7 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import spectral_norm
+
+from paintscape.layers.spectral import spectral_norm
 
 from .norms import normalization
 

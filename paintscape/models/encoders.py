@@ -12,10 +12,10 @@ import math
 
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.nn.utils import spectral_norm
 
 from ..layers.norms import normalization
 from ..layers.spade import LEAKY_SLOPE, init_spade_weights
+from ..layers.spectral import spectral_norm
 
 #: Spatial size of the last feature map, flattened into the linear heads.
 _FINAL_SIZE = 4

@@ -6,17 +6,6 @@ import copy
 
 import torch
 from torch import nn
-from torch.nn.utils.spectral_norm import SpectralNorm
-
-
-def _drop_spectral_norm_cache(module: nn.Module, *_: object) -> None:
-    """``spectral_norm`` keeps the last normalised weight as a plain attribute that every forward
-    recomputes; in the EMA copy it is a stale full-size tensor (0.28 GB for SPADE's generator).
-    Point it at ``weight_orig``'s storage instead."""
-    for m in module.modules():
-        for hook in m._forward_pre_hooks.values():
-            if isinstance(hook, SpectralNorm):
-                setattr(m, hook.name, getattr(m, hook.name + "_orig").detach())
 
 
 class EMA:
@@ -31,8 +20,6 @@ class EMA:
 
     def __init__(self, model: nn.Module, half_life_images: float, rampup: float = 0.05) -> None:
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
-        _drop_spectral_norm_cache(self.model)
-        self.model.register_forward_hook(_drop_spectral_norm_cache)  # sample grids / evaluation refill it
         self.half_life = float(half_life_images)
         self.rampup = float(rampup)
 
