@@ -7,8 +7,8 @@ through AdaIN applied to multi-scale features of a second, identical stream (FAd
 
 Module and parameter names follow the reference (``conv_0``, ``norm_0``, ``mlp_gamma``,
 ``norm_layer_in``...) so that a released checkpoint maps onto these layers key for key, and
-spectral normalisation is ``torch.nn.utils.spectral_norm`` as there (``weight_orig``, ``weight_u``,
-``weight_v``).
+spectral normalisation has the state dict of ``torch.nn.utils.spectral_norm`` used there
+(``weight_orig``, ``weight_u``, ``weight_v``; see :mod:`paintscape.layers.spectral`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paintscape.layers.modulated_norm import modulated_norm
 from paintscape.layers.norms import NORM_KINDS, normalization
 from paintscape.layers.spectral import spectral_norm
 
@@ -43,8 +44,10 @@ class FADE(nn.Module):
         self.mlp_beta = nn.Conv2d(feature_channels, channels, kernel_size=kernel_size, padding=padding)
 
     def forward(self, x: Tensor, feature: Tensor) -> Tensor:
-        normalized = self.param_free_norm(x)
-        return normalized * (1 + self.mlp_gamma(feature)) + self.mlp_beta(feature)
+        # As SPADE: ``1 + gamma`` in place on the conv's output and one autograd node for norm and
+        # modulation that does not keep the normalised x (paintscape.layers.modulated_norm).
+        scale = self.mlp_gamma(feature).add_(1)
+        return modulated_norm(self.param_free_norm, x, scale, self.mlp_beta(feature))
 
 
 class FADEResnetBlock(nn.Module):
@@ -70,8 +73,9 @@ class FADEResnetBlock(nn.Module):
 
     def forward(self, x: Tensor, feature: Tensor) -> Tensor:
         shortcut = self.conv_s(self.norm_s(x, feature)) if self.learned_shortcut else x
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, feature), LEAKY_SLOPE))
-        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, feature), LEAKY_SLOPE))
+        # In place on FADE's fresh output, as in SPADE's block: one saved tensor instead of two.
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, feature), LEAKY_SLOPE, inplace=True))
+        dx = self.conv_1(F.leaky_relu(self.norm_1(dx, feature), LEAKY_SLOPE, inplace=True))
         return shortcut + dx
 
 
