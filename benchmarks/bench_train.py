@@ -122,6 +122,7 @@ def measure(args: argparse.Namespace) -> dict:
         "median_cpu_s": round(statistics.median(cpu[timed]), 3),
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),
     }
     if device.type == "cuda":
         result["cuda_max_allocated_gb"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
@@ -142,6 +143,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5, help="timed iterations (default 5)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     parser.add_argument("--repeats", type=int, default=1, help="fresh subprocesses, one measurement each")
+    parser.add_argument(
+        "--malloc-mmap-threshold-mb",
+        type=int,
+        default=None,
+        help="run the measurement with glibc's MALLOC_MMAP_THRESHOLD_ set to this many MiB (Linux): "
+        "tensors below it come from the reusable heap instead of fresh page-faulted mappings",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -149,8 +157,11 @@ def main() -> None:
         return
     child_args = [a for a in sys.argv[1:]]
     for _ in range(args.repeats):
+        env = dict(os.environ)
+        if args.malloc_mmap_threshold_mb is not None:  # glibc reads it at process start: set it for the child
+            env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold_mb * 2**20)
         out = subprocess.run(
-            [sys.executable, __file__, "--child", *child_args], check=True, stdout=subprocess.PIPE, text=True
+            [sys.executable, __file__, "--child", *child_args], check=True, stdout=subprocess.PIPE, text=True, env=env
         )
         line = out.stdout.strip().splitlines()[-1]
         print(line, flush=True)
