@@ -54,23 +54,27 @@ def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[i
             generator = GENERATORS.build("spade", **{**kwargs, "image_size": tuple(size)})
             load_reference_generator(generator, state, encoder)
     elif preset == "tsit":
-        from paintscape.models.tsit_reference import _read, load_reference_state, reference_generator_kwargs
+        from paintscape.models.tsit_reference import load_reference_state, read_checkpoint, reference_generator_kwargs
 
-        state = _read(path)
+        state = read_checkpoint(path)
         kwargs = {**reference_generator_kwargs(state, tuple(size)), "image_size": size}
         spec = {"name": "tsit", "args": kwargs}
         generator = GENERATORS.build("tsit", **{**kwargs, "image_size": tuple(size)})
-        load_reference_state(generator, state, None if encoder is None else _read(encoder))
+        load_reference_state(generator, state, None if encoder is None else read_checkpoint(encoder))
     else:
-        from paintscape.models.pix2pix_reference import _read, load_reference_generator, reference_unet_depth
+        from paintscape.models.pix2pix_reference import load_reference_generator, read_checkpoint, reference_unet_depth
+        from paintscape.models.reference_state import ReferenceWeightsError
 
-        state = _read(path)
-        channels = int(next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4).shape[1])
-        kwargs = {"image_size": size, "input_channels": channels, "num_downsampling": reference_unet_depth(state),
-                  "base_channels": int(next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4).shape[0])}
+        state = read_checkpoint(path)
+        first_conv = next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4)
+        kwargs = {"image_size": size, "input_channels": int(first_conv.shape[1]),
+                  "num_downsampling": reference_unet_depth(state), "base_channels": int(first_conv.shape[0])}
         spec = {"name": "pix2pix", "args": kwargs}
         generator = GENERATORS.build("pix2pix", **{**kwargs, "image_size": tuple(size)})
-        load_reference_generator(path, generator)
+        try:
+            load_reference_generator(state, generator)
+        except ReferenceWeightsError as error:
+            raise type(error)(f"{path}: {error}") from None
     spec.update(image_size=size, num_classes=29, converted_from=str(path), preset=preset)
     save_generator(out, generator.eval(), spec)
     return spec

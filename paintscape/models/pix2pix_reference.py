@@ -20,11 +20,15 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from paintscape.models.pix2pix import PatchGANDiscriminator, UNetGenerator
-from paintscape.models.reference_state import ReferenceWeightsError, convert_with_key_map, strip_data_parallel
+from paintscape.models.reference_state import (
+    ReferenceWeightsError,
+    convert_with_key_map,
+    read_reference_state,
+    strip_data_parallel,
+)
 
 
 class ReferenceCheckpointError(ReferenceWeightsError):
@@ -114,33 +118,30 @@ def convert_discriminator_state_dict(state: Mapping[str, Tensor], model: PatchGA
     return _convert(state, model.state_dict(), discriminator_key_map(model), "discriminator", hint)
 
 
-def _read(path: str | Path) -> dict[str, Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"reference checkpoint {path} does not exist")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping):
-        raise ReferenceCheckpointError(f"{path} does not hold a state dict (got {type(state).__name__})")
-    return dict(state)
+def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
+    """junyanz's ``latest_net_G.pth`` / ``latest_net_D.pth`` (or a ``.safetensors`` of the same keys)."""
+    return read_reference_state(path, ReferenceCheckpointError)
 
 
-def load_reference_generator(path: str | Path, model: UNetGenerator) -> UNetGenerator:
-    """Load junyanz's ``latest_net_G.pth`` (or a ``.safetensors`` of the same keys) into ``model``."""
+def _load(path_or_state: str | Path | Mapping[str, Tensor], model, convert) -> None:
+    state = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(path_or_state)
     try:
-        model.load_state_dict(convert_generator_state_dict(_read(path), model))
+        model.load_state_dict(convert(state, model))
     except ReferenceCheckpointError as error:
-        raise ReferenceCheckpointError(f"{path}: {error}") from None
+        if isinstance(path_or_state, Mapping):
+            raise
+        raise ReferenceCheckpointError(f"{path_or_state}: {error}") from None
+
+
+def load_reference_generator(path_or_state: str | Path | Mapping[str, Tensor], model: UNetGenerator) -> UNetGenerator:
+    """Load junyanz's ``latest_net_G.pth`` (a path, or its state dict already read) into ``model``."""
+    _load(path_or_state, model, convert_generator_state_dict)
     return model
 
 
-def load_reference_discriminator(path: str | Path, model: PatchGANDiscriminator) -> PatchGANDiscriminator:
-    """Load junyanz's ``latest_net_D.pth`` (or a ``.safetensors`` of the same keys) into ``model``."""
-    try:
-        model.load_state_dict(convert_discriminator_state_dict(_read(path), model))
-    except ReferenceCheckpointError as error:
-        raise ReferenceCheckpointError(f"{path}: {error}") from None
+def load_reference_discriminator(
+    path_or_state: str | Path | Mapping[str, Tensor], model: PatchGANDiscriminator
+) -> PatchGANDiscriminator:
+    """Load junyanz's ``latest_net_D.pth`` (a path, or its state dict already read) into ``model``."""
+    _load(path_or_state, model, convert_discriminator_state_dict)
     return model

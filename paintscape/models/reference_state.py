@@ -3,8 +3,10 @@ a paintscape network through a key map, checking every key and shape."""
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -14,6 +16,24 @@ _BN_BOOKKEEPING = re.compile(r"(running_mean|running_var|num_batches_tracked)$")
 
 class ReferenceWeightsError(ValueError):
     """A reference state dict does not fit the paintscape network it is loaded into."""
+
+
+def read_reference_state(
+    path: str | os.PathLike, error: type[ReferenceWeightsError] = ReferenceWeightsError
+) -> dict[str, Tensor]:
+    """A reference checkpoint file as a state dict on the CPU: a ``.pth`` read with
+    ``weights_only=True`` (no pickled code runs) or a ``.safetensors`` file of the same keys."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"reference checkpoint {path} does not exist")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, Mapping):
+        raise error(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    return dict(state)
 
 
 def strip_data_parallel(state: Mapping[str, Tensor]) -> dict[str, Tensor]:

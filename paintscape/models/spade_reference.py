@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from ..labels import to_ade20k
 from .encoders import ConvEncoder
 from .patchgan import MultiscaleDiscriminator
-from .reference_state import ReferenceWeightsError
+from .reference_state import ReferenceWeightsError, read_reference_state
 from .spade import SPADEGenerator
 
 #: Reference generator prefixes -> ours (everything below a block keeps its name).
@@ -52,14 +52,11 @@ for _kwargs in RELEASED.values():
 
 
 def load_reference_state(path: str | os.PathLike) -> dict[str, Tensor]:
-    """A reference ``.pth`` state dict, read with ``weights_only=True`` onto the CPU.
+    """A reference ``.pth`` (or ``.safetensors``) state dict, read with ``weights_only=True`` onto the CPU.
 
     A ``module.`` prefix (a model saved while wrapped in DataParallel) is removed.
     """
-    state = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping):
-        raise ReferenceWeightsError(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
-    return {key.removeprefix("module."): value for key, value in state.items()}
+    return {key.removeprefix("module."): value for key, value in read_reference_state(path).items()}
 
 
 def _rename_generator_key(key: str) -> str:

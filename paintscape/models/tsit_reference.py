@@ -25,12 +25,16 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-import torch
 from torch import Tensor
 
 from paintscape.labels import NUM_CLASSES
 from paintscape.models.encoders import ConvEncoder
-from paintscape.models.reference_state import ReferenceWeightsError, convert_with_key_map, strip_data_parallel
+from paintscape.models.reference_state import (
+    ReferenceWeightsError,
+    convert_with_key_map,
+    read_reference_state,
+    strip_data_parallel,
+)
 from paintscape.models.tsit import SIZE_MULTIPLE, TSITGenerator
 
 logger = logging.getLogger(__name__)
@@ -108,22 +112,17 @@ def load_reference_state(
     return model
 
 
-def _read(path: str | Path) -> dict[str, Tensor]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"TSIT reference checkpoint {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, Mapping):
-        raise TSITCheckpointError(f"{path} holds a {type(state).__name__}, not a state dict")
-    return dict(state)
+def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
+    """A reference ``latest_net_G.pth`` / ``latest_net_E.pth`` as a state dict (no pickled code runs)."""
+    return read_reference_state(path, TSITCheckpointError)
 
 
 def load_reference_checkpoint(
     model: TSITGenerator, generator_path: str | Path, encoder_path: str | Path | None = None
 ) -> TSITGenerator:
     """Load the reference's ``latest_net_G.pth`` (and ``latest_net_E.pth``) into ``model``."""
-    encoder_state = _read(encoder_path) if encoder_path is not None else None
-    return load_reference_state(model, _read(generator_path), encoder_state)
+    encoder_state = read_checkpoint(encoder_path) if encoder_path is not None else None
+    return load_reference_state(model, read_checkpoint(generator_path), encoder_state)
 
 
 def reference_generator_kwargs(state: Mapping[str, Tensor], image_size: tuple[int, int]) -> dict[str, object]:
