@@ -137,7 +137,7 @@ class SPADEGenerator(nn.Module):
         # The last blocks' SPADE hidden maps (128 channels at the largest sizes) are rebuilt in the
         # backward instead of kept: about 120 MB less at 256x256 for ~1.5 % more compute.
         blocks = [b for b in self.children() if isinstance(b, SPADEResBlock)]
-        for block in blocks[len(blocks) - recompute_hidden_blocks :] if recompute_hidden_blocks > 0 else []:
+        for block in blocks[max(len(blocks) - recompute_hidden_blocks, 0) :]:
             for layer in block.modules():
                 if isinstance(layer, SPADE):
                     layer.recompute_hidden = True
