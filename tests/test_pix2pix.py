@@ -21,6 +21,14 @@ from paintscape.models.pix2pix_reference import (
 from paintscape.registry import DISCRIMINATORS, GENERATORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pix2pix"
+# The fixtures hold the reference's float64 outputs (tests/fixtures/pix2pix/make_fixtures.py). float64:
+# <= 8e-16 on this and other kernels (ATEN_CPU_CAPABILITY=default, MKL_CBWR=COMPATIBLE,
+# MKL_ENABLE_INSTRUCTIONS=SSE4_2, one thread); 1e-12 is a margin of 1000x. float32 (what users run):
+# <= 3.6e-7 from float64 on those kernels; 3e-6 is a margin of 8x for other CPUs and BLAS paths.
+# Measured with tests/fixtures/measure_parity.py; see docs/parity_pix2pix.md.
+PRECISIONS = pytest.mark.parametrize(
+    ("dtype", "atol"), [(torch.float64, 1e-12), (torch.float32, 3e-6)], ids=["float64", "float32"]
+)
 
 
 def parameter_count(module: torch.nn.Module) -> int:
@@ -102,30 +110,34 @@ def test_parameter_counts_match_reference_n_layers(layers, count):
     assert parameter_count(PatchGANDiscriminator(input_channels=30, num_layers=layers)) == count
 
 
+@PRECISIONS
 @pytest.mark.parametrize(("name", "depth", "norm"), [("unet6_batch", 6, "batch"), ("unet5_instance", 5, "instance")])
-def test_generator_matches_reference_fixture(name, depth, norm):
+def test_generator_matches_reference_fixture(name, depth, norm, dtype, atol):
     io = load_file(FIXTURES / f"{name}_io.safetensors")
     label = io["label"].long()
     G = UNetGenerator(
         num_classes=30, image_size=tuple(label.shape[1:]), base_channels=4, num_downsampling=depth, norm=norm
     )
     load_reference_generator(FIXTURES / f"{name}_weights.safetensors", G)
-    G.eval()
+    G.eval().to(dtype)
     with torch.no_grad():
-        out = G(one_hot(label, 30))
-    torch.testing.assert_close(out, io["output"], atol=1e-5, rtol=0)
+        out = G(one_hot(label, 30).to(dtype))
+    assert out.dtype == dtype
+    torch.testing.assert_close(out.double(), io["output"], atol=atol, rtol=0)
 
 
-def test_discriminator_matches_reference_fixture():
+@PRECISIONS
+def test_discriminator_matches_reference_fixture(dtype, atol):
     io = load_file(FIXTURES / "patchgan3_batch_io.safetensors")
     D = PatchGANDiscriminator(num_classes=30, base_channels=4, num_layers=3)
     load_reference_discriminator(FIXTURES / "patchgan3_batch_weights.safetensors", D)
-    D.eval()
+    D.eval().to(dtype)
     with torch.no_grad():
-        (scale,) = D(one_hot(io["label"].long(), 30), io["image"])
+        (scale,) = D(one_hot(io["label"].long(), 30).to(dtype), io["image"].to(dtype))
+    assert all(out.dtype == dtype for out in scale)
     for i in range(4):
-        torch.testing.assert_close(scale[i], io[f"feature_{i}"], atol=1e-5, rtol=0)
-    torch.testing.assert_close(scale[-1], io["logits"], atol=1e-5, rtol=0)
+        torch.testing.assert_close(scale[i].double(), io[f"feature_{i}"], atol=atol, rtol=0)
+    torch.testing.assert_close(scale[-1].double(), io["logits"], atol=atol, rtol=0)
 
 
 def test_converter_errors_name_the_key():
