@@ -9,12 +9,10 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("transformers")
-
-from paintscape.data.io import DataError  # noqa: E402
-from paintscape.evaluate import aesthetic, report  # noqa: E402
-from paintscape.evaluate import segmenter as seg  # noqa: E402
-from paintscape.labels import CLASS_NAMES, IGNORE_INDEX  # noqa: E402
+from paintscape.data.io import DataError
+from paintscape.evaluate import aesthetic, report
+from paintscape.evaluate import segmenter as seg
+from paintscape.labels import CLASS_NAMES, IGNORE_INDEX
 
 
 def _folders(tmp_path, count=3, size=(32, 48)):
