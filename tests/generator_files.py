@@ -23,3 +23,29 @@ def tiny_generator_file(path: Path, name: str = "spade", seed: int = 0, **change
     generator = GENERATORS.build(name, **{k: tuple(v) if k == "image_size" else v for k, v in args.items()})
     save_generator(path, generator, {"name": name, "args": args, "image_size": args["image_size"], "num_classes": 29})
     return path
+
+
+def varied_generator_file(path: Path, name: str, init_std: float, seed: int = 0) -> Path:
+    """A tiny generator whose outputs vary across pixels, for comparisons that must see differences.
+
+    Freshly initialised tiny networks render an almost constant image (pix2pix's 0.02-std init gives
+    a per-image pixel std of ~0.005 on [-1, 1]) or one saturated at +-1 (SPADE's, before its batch
+    norms have statistics): two implementations could disagree and still match there. Here every
+    convolution gets weights of std ``init_std`` and the batch norms running statistics of a few
+    random label maps, so that the output spreads over [-1, 1] without saturating.
+    """
+    args = TINY_ARGS[name]
+    torch.manual_seed(seed)
+    generator = GENERATORS.build(name, **{k: tuple(v) if k == "image_size" else v for k, v in args.items()})
+    for module in generator.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Linear):
+            torch.nn.init.normal_(module.weight, 0.0, init_std)
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # a plain average over the calibration batch
+    ids = torch.randint(0, 29, (8, *args["image_size"]))
+    with torch.no_grad():
+        generator.train()(torch.nn.functional.one_hot(ids, 29).permute(0, 3, 1, 2).float())
+    spec = {"name": name, "args": args, "image_size": args["image_size"], "num_classes": 29}
+    save_generator(path, generator.eval(), spec)
+    return path

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import transformers  # a core dependency (SegFormer, CLIP): never a reason to skip
 
 from paintscape.evaluate import aesthetic
 from paintscape.evaluate.score import TrackScore, fid_term, track_score
@@ -37,8 +38,6 @@ def test_track_score_rejects_out_of_range(args):
 
 
 # --- aesthetic predictor -------------------------------------------------------------------------
-
-transformers = pytest.importorskip("transformers")
 
 
 def _tiny_files(tmp_path, projection_dim=8):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import striped_label
-from generator_files import tiny_generator_file
+from generator_files import tiny_generator_file, varied_generator_file
 from PIL import Image
 
 from paintscape.cli import main
@@ -103,14 +103,20 @@ def test_onnx_export_matches_pytorch(tmp_path):
     from paintscape.checkpoint import load_generator
     from paintscape.export import example_inputs
 
-    for name in ("spade", "pix2pix"):
-        ckpt = tiny_generator_file(tmp_path / f"{name}.safetensors", name)
+    # Weights whose renders vary: a near-constant render (tiny_generator_file's pix2pix: pixel std
+    # 0.005, values within +-0.03, where tanh is the identity to 1e-5) or a saturated one (its SPADE:
+    # every pixel at +-1) would let a wrong graph match. Measured here, per image and channel: pixel
+    # std >= 0.29 (spade) and >= 0.36 (pix2pix), at most 0.07% of pixels beyond +-0.99.
+    for name, init_std in (("spade", 0.05), ("pix2pix", 0.1)):
+        ckpt = varied_generator_file(tmp_path / f"{name}.safetensors", name, init_std)
         assert main(["export", str(ckpt), str(tmp_path / f"{name}.onnx")]) == 0
         generator, _ = load_generator(ckpt)
         names, inputs = example_inputs(generator, (32, 64), batch=2, seed=5)
         session = onnxruntime.InferenceSession(str(tmp_path / f"{name}.onnx"))
         got = session.run(None, {n: x.numpy() for n, x in zip(names, inputs)})[0]
         with torch.no_grad():
-            want = generator(inputs[0], z=inputs[1] if "z" in names else None)
+            want = generator(inputs[0], z=inputs[1] if "z" in names else None).numpy()
         assert got.shape == (2, 3, 32, 64)
-        assert np.abs(got - want.numpy()).max() < 1e-4
+        assert want.reshape(2, 3, -1).std(-1).min() > 0.2, f"{name}: the render is nearly constant"
+        assert (np.abs(want) > 0.99).mean() < 0.01, f"{name}: the render is saturated"
+        assert np.abs(got - want).max() < 1e-4

@@ -186,3 +186,33 @@ def test_vgg_loads_torchvision_pth_and_safetensors(random_vgg, tmp_path):
     save_file(state, tmp_path / "partial.safetensors")
     with pytest.raises(KeyError, match="features.28.weight"):
         VGG19Features(weights=tmp_path / "partial.safetensors")
+
+
+def test_unnormalised_vgg_loss_is_spades_bit_for_bit(tmp_path):
+    # The claim of configs/spade.yaml and losses/perceptual.py: with loss.vgg_normalization=none the
+    # VGG term is SPADE's VGGLoss exactly. SPADE's VGG19 is torchvision's vgg19().features cut into
+    # [0:2], [2:7], [7:12], [12:21], [21:30] and fed the [-1, 1] images; its loss is
+    # sum_i w_i * L1(x_i, y_i.detach()) starting from 0.
+    import torchvision
+
+    torch.manual_seed(3)
+    features = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"]).eval()  # vgg19().features
+    torch.save({f"features.{k}": v for k, v in features.state_dict().items()}, tmp_path / "vgg19.pth")
+    ours = VGG19Features(weights=tmp_path / "vgg19.pth", input_normalization="none")
+    slices = [features[a:b] for a, b in ((0, 2), (2, 7), (7, 12), (12, 21), (21, 30))]
+
+    def spade_vgg(x):
+        outputs = []
+        for block in slices:
+            x = block(x)
+            outputs.append(x)
+        return outputs
+
+    fake, real = torch.rand(2, 2, 3, 48, 64) * 2 - 1
+    with torch.no_grad():
+        theirs_fake, theirs_real = spade_vgg(fake), spade_vgg(real)
+        assert all(torch.equal(a, b) for a, b in zip(ours(fake), theirs_fake))
+        expected = 0
+        for w, x, y in zip([1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0], theirs_fake, theirs_real):
+            expected += w * torch.nn.L1Loss()(x, y.detach())
+        assert torch.equal(perceptual_loss(ours, fake, real, "l1"), expected)

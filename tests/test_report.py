@@ -9,12 +9,11 @@ import pytest
 import torch
 from PIL import Image
 
-pytest.importorskip("transformers")
-
-from paintscape.data.io import DataError  # noqa: E402
-from paintscape.evaluate import aesthetic, report  # noqa: E402
-from paintscape.evaluate import segmenter as seg  # noqa: E402
-from paintscape.labels import CLASS_NAMES, IGNORE_INDEX  # noqa: E402
+from paintscape.data.io import DataError
+from paintscape.evaluate import aesthetic, report
+from paintscape.evaluate import fid as fid_module
+from paintscape.evaluate import segmenter as seg
+from paintscape.labels import CLASS_NAMES, IGNORE_INDEX
 
 
 def _folders(tmp_path, count=3, size=(32, 48)):
@@ -78,6 +77,84 @@ def test_full_evaluation_with_tiny_models(tmp_path):
     assert json.loads(json_path.read_text())["metrics"]["score"] == pytest.approx(m["score"])
     md = md_path.read_text()
     assert "| mask accuracy |" in md and "## Per-class IoU" in md and "| 1 | sky |" in md
+
+
+# ---- hand-computed case ---------------------------------------------------------------------------
+# The segmenter is replaced by one that reads the class off the photo (red = 8 x class), so the
+# prediction of every pixel is chosen by the test and every metric below is worked out by hand.
+HAND_LABELS = {
+    "s0": np.array([[0, 0, 1, 1], [2, 2, IGNORE_INDEX, 1]], np.uint8),
+    "s1": np.array([[3, 3, 3, 3], [1, 1, 1, 1]], np.uint8),
+}
+HAND_PREDICTIONS = {
+    "s0": np.array([[0, 1, 1, 1], [2, 0, 2, 1]]),
+    "s1": np.full((4, 8), 3),  # rendered at twice the label's size: resized to it before segmenting
+}
+# s0: 7 labelled pixels (255 ignored, whatever is predicted there), 5 right -> 5/7
+# s1: 8 pixels, the 4 of class 3 right -> 4/8
+HAND_ACCURACY = (5 / 7 + 4 / 8) / 2  # the mean of per-image accuracies (pooled pixels would give 9/15)
+# Confusion over both images (rows ground truth, columns prediction):
+#   class 0: TP 1, ground truth 2, predicted 2 -> 1 / (2 + 2 - 1) = 1/3
+#   class 1: TP 3, ground truth 3 + 4, predicted 1 + 3 -> 3 / (7 + 4 - 3) = 3/8
+#   class 2: TP 1, ground truth 2, predicted 1 -> 1 / (2 + 1 - 1) = 1/2
+#   class 3: TP 4, ground truth 4, predicted 8 -> 4 / (4 + 8 - 4) = 1/2
+HAND_IOU = {0: 1 / 3, 1: 3 / 8, 2: 1 / 2, 3: 1 / 2}  # every other class absent from both: None
+HAND_MIOU = sum(HAND_IOU.values()) / 4
+
+
+def _colour_coded_case(tmp_path, monkeypatch):
+    for sub in ("gen", "labels", "real"):
+        (tmp_path / sub).mkdir()
+    for name, label in HAND_LABELS.items():
+        Image.fromarray(label).save(tmp_path / "labels" / f"{name}.png")
+        photo = np.zeros((*HAND_PREDICTIONS[name].shape, 3), np.uint8)
+        photo[..., 0] = 8 * HAND_PREDICTIONS[name]
+        Image.fromarray(photo).save(tmp_path / "gen" / f"{name}.png")
+        Image.fromarray(photo).save(tmp_path / "real" / f"{name}.png")
+
+    def colour_segment(model, images):
+        assert model == "colour-coded"
+        return torch.round((images[:, 0] + 1) * 127.5 / 8).long()
+
+    monkeypatch.setattr(seg, "load_segmenter", lambda directory, device="cpu": "colour-coded")
+    monkeypatch.setattr(seg, "segment", colour_segment)
+
+    # FID itself is checked in test_fid.py; here it is fixed at 40 so that the score is known
+    def fid_of_40(generated, real):
+        assert generated.shape == real.shape == (2, fid_module.FEATURE_DIM)
+        return 40.0
+
+    monkeypatch.setattr(fid_module, "frechet_distance_from_features", fid_of_40)
+    return tmp_path / "gen", tmp_path / "labels", tmp_path / "real"
+
+
+def test_metrics_and_score_match_a_hand_computed_case(tmp_path, monkeypatch):
+    gen, labels, real = _colour_coded_case(tmp_path, monkeypatch)
+    options = dict(segmenter_dir=tmp_path / "seg", inception="random", kid_subset_size=2, fid_method="features")
+    result = report.evaluate_folder(gen, labels, real, **options)
+    m = result["metrics"]
+    assert [p["mask_accuracy"] for p in result["per_image"]] == pytest.approx([5 / 7, 4 / 8], abs=1e-12)
+    assert m["mask_accuracy"] == pytest.approx(HAND_ACCURACY, abs=1e-12)
+    assert m["mean_iou"] == pytest.approx(HAND_MIOU, abs=1e-12)
+    expected_iou = {name: HAND_IOU.get(i) for i, name in enumerate(CLASS_NAMES)}
+    assert m["per_class_iou"] == pytest.approx(expected_iou, abs=1e-12)
+    # FID 40 -> FID term (100 - 40) / 100 = 0.6; no aesthetic predictor -> the partial score
+    # acc * (0.5 * 0 + 0.5 * 0.6)
+    assert m["fid"] == 40.0 and m["score_partial"] is True
+    assert m["score"] == pytest.approx(HAND_ACCURACY * 0.5 * 0.6, abs=1e-12)
+
+    # with an aesthetic predictor that rates every photo 0.25 (exact in float32): acc * (0.5 * 0.25 + 0.5 * 0.6)
+    class FixedAesthetic:
+        def score(self, images):
+            return torch.full((len(images),), 0.25)
+
+    monkeypatch.setattr(aesthetic.LaionAestheticPredictor, "from_paths", lambda *args, **kwargs: FixedAesthetic())
+    full = report.evaluate_folder(gen, labels, real, aesthetic_clip_dir="clip", aesthetic_mlp="mlp", **options)
+    assert full["metrics"]["aesthetic"] == 0.25
+    assert full["metrics"]["score_partial"] is False
+    assert full["metrics"]["score"] == pytest.approx(HAND_ACCURACY * (0.5 * 0.25 + 0.5 * 0.6), abs=1e-12)
+    md = report.report_markdown(full)
+    assert f"| mask accuracy | {HAND_ACCURACY:.4f} |" in md
 
 
 def test_missing_weights_are_skipped_with_reasons(tmp_path):

@@ -7,10 +7,8 @@ import json
 import pytest
 import torch
 
-pytest.importorskip("transformers")
-
-from paintscape.evaluate import segmenter as seg  # noqa: E402
-from paintscape.labels import IGNORE_INDEX, NUM_CLASSES  # noqa: E402
+from paintscape.evaluate import segmenter as seg
+from paintscape.labels import IGNORE_INDEX, NUM_CLASSES
 
 
 class RandomScenes(torch.utils.data.Dataset):

@@ -13,6 +13,12 @@ improved-aesthetic-predictor), the predictor behind LAION-Aesthetics v2:
 4. the MLP's output is a rating on the AVA 1..10 scale; we report ``(s - 1) / 9`` clipped to
    ``[0, 1]`` so that it can enter the track score directly.
 
+The predictor and the mapping are paintscape's choices, not the track's. The track's rules name no
+aesthetic model (one "following a paper", its score "normalised to 0..1", written ``rating / 10``
+in the formula), so its term cannot be reproduced. ``(s - 1) / 9`` sends the ends of AVA's 1..10
+scale to 0 and 1, so the whole unit range is used; ``s / 10`` would be higher by ``(10 - s) / 90``
+(0.056 at a rating of 5). Scores are comparable between paintscape runs, not with the leaderboard.
+
 Preprocessing follows CLIP's: shortest side resized to the model's input size (224) with bicubic
 interpolation, centre crop, CLIP mean/std normalisation. It is done on tensors (antialiased
 bicubic) rather than with PIL as in the original, which changes scores by a small fraction of a
@@ -67,7 +73,11 @@ class AestheticMLP(nn.Module):
 
 
 def rating_to_unit(rating: torch.Tensor) -> torch.Tensor:
-    """AVA rating on 1..10 -> ``(rating - 1) / 9`` clipped to ``[0, 1]``."""
+    """AVA rating on 1..10 -> ``(rating - 1) / 9`` clipped to ``[0, 1]``.
+
+    paintscape's own mapping (the ends of the 1..10 scale to 0 and 1), not the track's, whose formula
+    divides its unnamed model's rating by 10; see the module docstring.
+    """
     return ((rating - 1) / 9).clamp(0.0, 1.0)
 
 

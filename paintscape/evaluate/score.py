@@ -6,6 +6,9 @@ with ``mask_acc`` and ``aesthetic`` in ``[0, 1]`` and FID >= 0 (an FID of 100 or
 from the FID term). When no aesthetic predictor is available the score cannot be computed; we then
 return the *partial* score ``mask_acc * 0.5 * (100 - min(FID, 100)) / 100`` -- the score with an
 aesthetic of 0, hence a lower bound of the real one -- flagged ``partial=True``.
+
+The aesthetic value is whatever predictor the caller used; paintscape's (LAION's rating mapped by
+``(rating - 1) / 9``, :mod:`paintscape.evaluate.aesthetic`) is its own choice, not the track's.
 """
 
 from __future__ import annotations
