@@ -302,11 +302,15 @@ def curate_on(photo_bytes: Callable[[], bytes], label_bytes: Callable[[], bytes]
 
 
 def train_with(*overrides: str, config_text: str | None = None) -> Setup:
+    """train the tiny pix2pix config on a sound 4-pair dataset, with bad values."""
+
     def setup(folder: Path, shared: Shared) -> list[str]:
+        for i in range(4):
+            _good_pair(folder / "data", i)
         config = str(TINY_CONFIG)
         if config_text is not None:
             config = str(_write(folder / "bad.yaml", config_text.encode()))
-        return ["train", config, *overrides, "--out", "run"]
+        return ["train", config, *overrides, "data.root=data", "--out", "run"]
 
     return setup
 
