@@ -47,6 +47,13 @@ def png_of_zeros(width: int, height: int, bit_depth: int = 1, color_type: int = 
     return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", data) + png_chunk(b"IEND", b"")
 
 
+def header_only_png(width: int, height: int, bit_depth: int = 16) -> bytes:
+    """A PNG that claims ``width x height`` and holds no pixel data: decoding it fails as truncated,
+    so a "too large" answer shows that the size was checked on the header alone."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
+
+
 def encode(array: np.ndarray, fmt: str = "PNG") -> bytes:
     """An array as PNG (uint16 arrays become 16-bit grayscale) or JPEG bytes."""
     buffer = io.BytesIO()

@@ -15,9 +15,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import pytest
-from bad_inputs import REPO, encode, png_chunk, png_of_zeros, scene
+from bad_inputs import REPO, encode, header_only_png, png_of_zeros, scene
 from generator_files import tiny_generator_file
 from PIL import Image
 
@@ -64,13 +63,6 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
         return response.status, response.read()
     finally:
         connection.close()
-
-
-def header_only_png(width: int, height: int, bit_depth: int = 16) -> bytes:
-    """A PNG that claims ``width x height`` and holds no pixel data: decoding it would fail as
-    truncated, so a "too large" answer shows the size was checked on the header alone."""
-    header = np.array([width, height], ">u4").tobytes() + bytes([bit_depth, 0, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IEND", b"")
 
 
 def test_fifty_concurrent_requests_are_all_answered(server: PaintServer) -> None:
