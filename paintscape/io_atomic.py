@@ -95,8 +95,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         raw = _RecordingFile(fd)  # owns fd from here on
-        os.fchmod(fd, _FILE_MODE)
         with io.BufferedWriter(raw) as handle:
+            os.fchmod(fd, _FILE_MODE)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
