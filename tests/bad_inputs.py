@@ -365,7 +365,7 @@ CASES: list[Case] = [
     Case(
         "check-data/bad-pixel-limit-variable",
         check_data_on(_good_jpeg, _good_label),
-        named=("PAINTSCAPE_MAX_PIXELS='lots'",),
+        named=("check-data: error: PAINTSCAPE_MAX_PIXELS='lots'",),
         env={"PAINTSCAPE_MAX_PIXELS": "lots"},
     ),
     Case(

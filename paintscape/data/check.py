@@ -16,6 +16,7 @@ from paintscape.data.io import (
     image_size,
     invalid_label_values,
     list_stems,
+    pixel_limit,
     read_label_raw,
     read_subset,
 )
@@ -110,6 +111,7 @@ def check_pair(image_path: str | Path, label_path: str | Path) -> list[Problem]:
 def check_dataset(root: str | Path, subset: str | Path | None = None, progress: Iterable | None = None) -> DataReport:
     """Check ``root/imgs`` + ``root/labels``; ``progress`` wraps the name list (e.g. tqdm)."""
     root = Path(root)
+    pixel_limit()  # a bad PAINTSCAPE_MAX_PIXELS is one error up front, not one per pair
     report = DataReport(str(root))
     images_dir, labels_dir = root / "imgs", root / "labels"
     for folder in (images_dir, labels_dir):
