@@ -8,6 +8,7 @@ the file and what is allowed. ``config_to_dict`` gives back plain data to save n
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -22,82 +23,203 @@ class ConfigError(ValueError):
     """A configuration file or override is wrong; the message names the key and the fix."""
 
 
+class FieldError(ConfigError):
+    """A value outside its allowed range; ``key`` is the field (``betas[1]``), relative to its dataclass."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.detail = message
+
+
+# --- allowed values, declared beside each field -----------------------------------------------
+#
+#   log_every: int = setting(10, at_least(1))
+#   image_every: int = setting(200, at_least(0, off="no sample grids"))
+#
+# Every dataclass below derives from Checked, which applies the rules on construction (YAML, overrides
+# and Python alike); a rule on a tuple or mapping applies to each element; None (an unset optional
+# value) is never checked. Rules that involve two fields go in the dataclass's ``check()``.
+
+
 @dataclass(frozen=True)
-class NetworkConfig:
+class Range:
+    """Numbers from ``low`` to ``high`` (either may be open or absent); ``off`` says what 0 means."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    off: str | None = None
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            text = f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
+        elif self.low is not None:
+            text = f"{'>' if self.low_open else '>='} {self.low:g}"
+        else:
+            text = f"{'<' if self.high_open else '<='} {self.high:g}"
+        return text + (f" (0 = {self.off})" if self.off else "")
+
+    def check(self, value: Any, key: str) -> None:
+        if not self.allows(value):
+            raise FieldError(key, f"must be {self.describe()}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """One of a fixed set of values."""
+
+    choices: tuple[Any, ...]
+
+    def check(self, value: Any, key: str) -> None:
+        if value not in self.choices:
+            raise FieldError(key, f"must be one of {', '.join(map(str, self.choices))}, got {value!r}")
+
+
+def at_least(low: float, off: str | None = None) -> Range:
+    return Range(low=low, off=off)
+
+
+def above(low: float) -> Range:
+    return Range(low=low, low_open=True)
+
+
+def between(low: float, high: float, high_open: bool = False) -> Range:
+    return Range(low=low, high=high, high_open=high_open)
+
+
+def one_of(*choices: Any) -> OneOf:
+    return OneOf(tuple(choices))
+
+
+def setting(default: Any = dataclasses.MISSING, rule: Range | OneOf | None = None, factory: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field with its allowed values: ``setting(10, at_least(1))``; no default: required."""
+    return field(default=default, default_factory=factory, metadata={"rule": rule} if rule else {})
+
+
+def _check_value(rule: Range | OneOf, value: Any, key: str) -> None:
+    if value is None:
+        return
+    if isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            _check_value(rule, item, f"{key}[{i}]")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            _check_value(rule, item, f"{key}.{name}")
+    else:
+        rule.check(value, key)
+
+
+class Checked:
+    """Base of the config dataclasses: field rules (and ``check()``) run on construction."""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # type: ignore[arg-type]
+            rule = f.metadata.get("rule")
+            if rule is not None:
+                _check_value(rule, getattr(self, f.name), f.name)
+        self.check()
+
+    def check(self) -> None:
+        """Rules between fields; raise :class:`FieldError` naming the field."""
+
+
+@dataclass(frozen=True)
+class NetworkConfig(Checked):
     name: str  # registry name, e.g. "spade"
     args: dict[str, Any] = field(default_factory=dict)  # constructor keyword arguments
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Checked):
     generator: NetworkConfig = NetworkConfig("spade")
     discriminator: NetworkConfig = NetworkConfig("multiscale")
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Checked):
     root: str = "data/synthetic"
-    size: tuple[int, int] = (384, 512)  # (height, width) the generator works at
-    load_size: tuple[int, int] | None = None  # resize to this before a random crop to `size`
+    size: tuple[int, int] = setting((384, 512), at_least(1))  # (height, width) the generator works at
+    load_size: tuple[int, int] | None = setting(None, at_least(1))  # resize to this before a random crop to `size`
     flip: bool = True
-    workers: int = 2
+    workers: int = setting(2, at_least(0, off="load in the training process"))
     holdout: str | None = None  # subset file of names kept out of training (validation)
+
+    def check(self) -> None:
+        if self.load_size is not None and (self.load_size[0] < self.size[0] or self.load_size[1] < self.size[1]):
+            raise FieldError("load_size", f"must be at least size {list(self.size)} (it is cropped to size), got {list(self.load_size)}")
 
 
 @dataclass(frozen=True)
-class LossConfig:
+class LossConfig(Checked):
     adversarial: str = "hinge"  # hinge | ls | bce
     # weights of the named generator terms; a zero weight skips the term's computation
-    weights: dict[str, float] = field(default_factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
+    weights: dict[str, float] = setting(rule=at_least(0, off="term skipped"), factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
     vgg_distance: str = "l1"  # l1 | cosine (the landscape report used cosine)
     vgg_weights: str | None = None  # local VGG19 file; None -> torchvision's cache; "random" for tests only
     vgg_normalization: str = "imagenet"  # imagenet (what VGG19 was trained on) | none ([-1, 1] as SPADE feeds it)
 
 
 @dataclass(frozen=True)
-class PhaseConfig:
-    batch_size: int
-    lr: float
-    epochs: int | None = None
-    steps: int | None = None
+class PhaseConfig(Checked):
+    batch_size: int = setting(rule=at_least(1))
+    lr: float = setting(rule=above(0))
+    epochs: int | None = setting(None, at_least(1))
+    steps: int | None = setting(None, at_least(1))
     subset: str | None = None  # file with one image name per line (Selection I / II)
-    loss_weights: dict[str, float] | None = None  # overrides LossConfig.weights in this phase
+    loss_weights: dict[str, float] | None = setting(None, at_least(0, off="term skipped"))  # overrides LossConfig.weights in this phase
     name: str | None = None
 
+    def check(self) -> None:
+        if (self.epochs is None) == (self.steps is None):
+            raise FieldError("epochs", "give exactly one of epochs or steps for each phase")
+
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Checked):
     phases: tuple[PhaseConfig, ...] = (PhaseConfig(batch_size=1, lr=2e-4, epochs=1),)
-    betas: tuple[float, float] = (0.0, 0.9)
+    betas: tuple[float, float] = setting((0.0, 0.9), between(0, 1, high_open=True))  # Adam's
     ttur: bool = True  # D lr x2, G lr /2 with betas (0, 0.9), as SPADE's --no_TTUR off
-    lr_decay_start: float = 0.5  # fraction of the run after which lr decays linearly to 0
-    ema_half_life_images: float = 10_000.0  # 0 disables the EMA generator
-    ema_rampup: float = 0.05  # half-life <= rampup x images seen (StyleGAN2-ADA); 0 disables
-    precision: str = "fp32"  # fp32 | bf16 | fp16
+    lr_decay_start: float = setting(0.5, between(0, 1))  # fraction of the run after which lr decays linearly to 0; 1: no decay
+    ema_half_life_images: float = setting(10_000.0, at_least(0, off="no EMA generator"))
+    ema_rampup: float = setting(0.05, at_least(0, off="no ramp-up"))  # half-life <= rampup x images seen (StyleGAN2-ADA)
+    precision: str = setting("fp32", one_of("fp32", "bf16", "fp16"))
     channels_last: bool = False
-    grad_accumulation: int = 1
+    grad_accumulation: int = setting(1, at_least(1))
     compile: bool = False
-    seed: int = 0
-    log_every: int = 10
-    image_every: int = 200
-    checkpoint_every: int = 500
-    keep_last: int = 3
-    max_grad_norm: float | None = None
+    seed: int = setting(0, at_least(0))
+    log_every: int = setting(10, at_least(1))  # steps
+    image_every: int = setting(200, at_least(0, off="no sample grids"))  # steps
+    checkpoint_every: int = setting(500, at_least(1))  # steps (a checkpoint is also written at each phase end)
+    keep_last: int = setting(3, at_least(0, off="keep every checkpoint"))
+    max_grad_norm: float | None = setting(None, above(0))  # None: no clipping
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
+    def check(self) -> None:
+        if not self.phases:
+            raise FieldError("phases", "must list at least one phase")
+
 
 @dataclass(frozen=True)
-class EvalConfig:
-    every: int = 0  # steps; 0 disables the evaluation hook
+class EvalConfig(Checked):
+    every: int = setting(0, at_least(0, off="no evaluation hook"))  # steps
     subset: str | None = None
-    max_images: int = 64
+    max_images: int = setting(64, at_least(1))
     select_by: str = "l1"  # l1 | fid | score
     inception_weights: str | None = None
     segmenter: str | None = None
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Checked):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     loss: LossConfig = LossConfig()
@@ -180,6 +302,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
             kwargs[name] = _convert(data[name], hints[name], f"{prefix}.{name}" if prefix else name)
     try:
         return cls(**kwargs)
+    except FieldError as exc:  # a value outside its range: name it by its full key
+        raise ConfigError(f"{prefix}.{exc.key}: {exc.detail}" if prefix else str(exc)) from None
     except TypeError as exc:  # a required field is missing
         missing = [f.name for f in dataclasses.fields(cls) if f.name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         raise ConfigError(f"{prefix or 'config'}: missing required key(s) {', '.join(missing)}") from exc

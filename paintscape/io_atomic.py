@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 def _default_mode() -> int:
@@ -33,23 +34,81 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class DiskFullError(OSError):
+    """The device ran out of space while writing ``filename``; the previous file is untouched."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(errno.ENOSPC, f"no space left on device while writing {path}", str(path))
+
+    def __str__(self) -> str:
+        return f"{self.strerror}; nothing was lost: the previous {Path(self.filename).name} (if any) is unchanged. Free some space and run again."
+
+
+_DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))  # EDQUOT: over quota
+
+
+class _RecordingFile(io.RawIOBase):
+    """A file descriptor that remembers the first OSError of a write: torch.save reports a failed
+    write as ``RuntimeError: [enforce fail at inline_container.cc] unexpected pos``, without the cause."""
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self.error: OSError | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def write(self, data: Any) -> int:
+        try:
+            return os.write(self.fd, data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def close(self) -> None:
+        if not self.closed:
+            super().close()
+            os.close(self.fd)
+
+
+def _disk_full(exc: BaseException, raw: _RecordingFile | None) -> bool:
+    causes = [exc, raw.error if raw is not None else None]
+    if any(isinstance(c, OSError) and c.errno in _DISK_FULL for c in causes):
+        return True
+    return isinstance(exc, RuntimeError) and "No space left on device" in str(exc)
+
+
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename over ``path``."""
+    """Call ``write(file)`` on a temporary file beside ``path``, fsync it, then rename over ``path``.
+
+    On any failure the temporary file is removed and ``path`` keeps its old contents; a full disk
+    (even as torch.save's ``enforce fail`` RuntimeError) raises :class:`DiskFullError` naming ``path``.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    raw: _RecordingFile | None = None
+    tmp: str | None = None
     try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        raw = _RecordingFile(fd)  # owns fd from here on
+        with io.BufferedWriter(raw) as handle:
+            os.fchmod(fd, _FILE_MODE)
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+    except BaseException as exc:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass
+        if isinstance(exc, Exception) and _disk_full(exc, raw):
+            raise DiskFullError(path) from exc
         raise
     _fsync_dir(path.parent)
 

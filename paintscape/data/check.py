@@ -7,14 +7,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from paintscape.data.io import (
     IMAGE_SUFFIXES,
     LABEL_SUFFIXES,
     DataError,
+    ImageTooLarge,
+    image_size,
     invalid_label_values,
     list_stems,
+    pixel_limit,
     read_label_raw,
     read_subset,
 )
@@ -50,16 +52,66 @@ class DataReport:
         return "\n".join(lines)
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    """(H, W) of a photo after fully decoding it (catches truncated JPEGs)."""
-    with Image.open(path) as image:
-        image.load()
-        return image.size[1], image.size[0]
+def _detail(exc: DataError, path: Path) -> str:
+    """The message of a reader's error without its leading ``PATH: `` (a Problem names the file)."""
+    message, prefix = str(exc), f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
+
+
+def _check_pair(image_path: Path, label_path: Path) -> tuple[list[Problem], np.ndarray | None]:
+    """The pair's problems, and its raw label values when it has none (for the class statistics)."""
+    problems: list[Problem] = []
+    photo_size: tuple[int, int] | None = None  # (H, W)
+    try:
+        photo_size = image_size(image_path)  # decodes the whole photo, so a truncated file is caught
+    except ImageTooLarge as exc:
+        problems.append(Problem(str(image_path), _detail(exc, image_path)))
+    except DataError as exc:
+        detail = _detail(exc, image_path).removeprefix("unreadable: ")
+        problems.append(Problem(str(image_path), f"unreadable or corrupt photo: {detail}"))
+    label: np.ndarray | None = None
+    try:
+        label = read_label_raw(label_path)
+    except DataError as exc:
+        problems.append(Problem(str(label_path), _detail(exc, label_path)))
+    if label is not None:
+        bad = invalid_label_values(label)
+        if bad:
+            described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items()))
+            problems.append(Problem(str(label_path), f"label ids outside 0..{NUM_CLASSES - 1}: {described}"))
+    if photo_size is not None and label is not None and photo_size != label.shape:
+        (ph, pw), (lh, lw) = photo_size, label.shape
+        # A photo at a multiple of its label's size (1024x768 for 512x384) is fine: the loader
+        # resizes it. A different aspect ratio means the pair does not belong together; a smaller
+        # photo would be upscaled into a blurry training target.
+        if ph * lw != pw * lh:
+            problems.append(
+                Problem(str(image_path), f"size mismatch: photo is {pw}x{ph}, label {label_path.name} is {lw}x{lh} (WxH)")
+            )
+        elif ph < lh:
+            problems.append(
+                Problem(
+                    str(image_path),
+                    f"photo is {pw}x{ph}, smaller than its label {label_path.name} ({lw}x{lh}): "
+                    "it would be upscaled into a blurry training target",
+                )
+            )
+    return problems, (label if not problems else None)
+
+
+def check_pair(image_path: str | Path, label_path: str | Path) -> list[Problem]:
+    """Every problem of one photo/label pair (empty when the pair is fit for training).
+
+    The checks ``check-data`` applies: each file readable and within the pixel limit, label ids
+    in 0..28 (or 255), photo and label of the same aspect ratio, the photo not smaller than its label.
+    """
+    return _check_pair(Path(image_path), Path(label_path))[0]
 
 
 def check_dataset(root: str | Path, subset: str | Path | None = None, progress: Iterable | None = None) -> DataReport:
     """Check ``root/imgs`` + ``root/labels``; ``progress`` wraps the name list (e.g. tqdm)."""
     root = Path(root)
+    pixel_limit()  # a bad PAINTSCAPE_MAX_PIXELS is one error up front, not one per pair
     report = DataReport(str(root))
     images_dir, labels_dir = root / "imgs", root / "labels"
     for folder in (images_dir, labels_dir):
@@ -92,31 +144,9 @@ def check_dataset(root: str | Path, subset: str | Path | None = None, progress: 
             report.problems.append(Problem(str(shown), f"missing partner: no label {name}.png in {labels_dir}"))
         if image_path is None or label_path is None:
             continue
-        ok = True
-        try:
-            image_size = _image_size(image_path)
-        except Exception as exc:  # PIL raises many kinds for corrupt files
-            report.problems.append(Problem(str(image_path), f"unreadable or corrupt photo ({exc})"))
-            ok = False
-        try:
-            label = read_label_raw(label_path)
-        except DataError as exc:
-            message = str(exc)
-            prefix = f"{label_path}: "
-            report.problems.append(Problem(str(label_path), message[len(prefix):] if message.startswith(prefix) else message))
-            continue
-        bad = invalid_label_values(label)
-        if bad:
-            described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items()))
-            report.problems.append(Problem(str(label_path), f"label ids outside 0..{NUM_CLASSES - 1}: {described}"))
-            ok = False
-        # A photo at a multiple of its label's size (1024x768 for 512x384) is fine: the loader
-        # resizes it. A different aspect ratio means the pair does not belong together.
-        same_aspect = image_size[0] * label.shape[1] == image_size[1] * label.shape[0]
-        if ok and image_size != label.shape and not same_aspect:
-            report.problems.append(Problem(str(image_path), f"size mismatch: photo is {image_size[1]}x{image_size[0]}, label {label_path.name} is {label.shape[1]}x{label.shape[0]} (WxH)"))
-            ok = False
-        if ok:
+        problems, label = _check_pair(image_path, label_path)
+        report.problems.extend(problems)
+        if label is not None:
             report.pairs += 1
             counts = np.bincount(label[label < NUM_CLASSES].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
             report.pixel_counts += counts

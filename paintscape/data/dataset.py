@@ -106,10 +106,12 @@ def read_style_map(path: str | Path, style_root: str | Path | None = None) -> di
         mapping = json.loads(path.read_text())
     except FileNotFoundError:
         raise DataError(f"style file {path} not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"style file {path}: not UTF-8 text (byte {exc.start}); save it as UTF-8 JSON") from None
     except json.JSONDecodeError as exc:
         raise DataError(f"style file {path}: not valid JSON ({exc})") from None
-    if not isinstance(mapping, dict):
-        raise DataError(f"style file {path}: expected an object mapping label file -> reference photo")
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise DataError(f"style file {path}: expected an object mapping label file -> reference photo file name")
     roots = [path.parent] + ([Path(style_root)] if style_root else [])
     resolved: dict[str, Path] = {}
     missing = []

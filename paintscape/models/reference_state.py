@@ -4,6 +4,7 @@ a paintscape network through a key map, checking every key and shape."""
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,17 +23,45 @@ def read_reference_state(
     path: str | os.PathLike, error: type[ReferenceWeightsError] = ReferenceWeightsError
 ) -> dict[str, Tensor]:
     """A reference checkpoint file as a state dict on the CPU: a ``.pth`` read with
-    ``weights_only=True`` (no pickled code runs) or a ``.safetensors`` file of the same keys."""
+    ``weights_only=True`` (no pickled code runs) or a ``.safetensors`` file of the same keys.
+
+    A file that is empty, truncated, not a checkpoint, or holds pickled objects other than tensors
+    raises ``error`` in one line naming the file.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"reference checkpoint {path} does not exist")
+    if path.stat().st_size == 0:
+        raise error(f"{path}: empty file (0 bytes)")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise error(f"{path}: not a readable .safetensors file, truncated or corrupt ({exc})") from None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "unsupported global" in str(exc).lower():  # the pickle names a class or function to call
+            raise error(
+                f"{path}: refused: the file holds pickled Python objects besides tensors, and loading them "
+                "would run code from the file; save a plain state dict (torch.save(net.state_dict())) "
+                "or a .safetensors file"
+            ) from None
+        raise error(f"{path}: not a PyTorch checkpoint written by torch.save (it cannot be read as tensors)") from None
+    except (RuntimeError, EOFError, KeyError, ValueError, IndexError, OSError) as exc:
+        # torch's own text ends with advice about internal errors: keep its first sentence only.
+        reason = "not a pickle or zip file" if isinstance(exc, KeyError | IndexError) else str(exc).split(". ")[0].strip()
+        reason = reason or type(exc).__name__
+        raise error(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({reason})") from None
     if not isinstance(state, Mapping):
         raise error(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    not_tensors = [key for key, value in state.items() if not isinstance(value, Tensor)]
+    if not_tensors:
+        key = not_tensors[0]
+        raise error(f"{path}: expected a state dict (name -> tensor), but {key!r} holds a {type(state[key]).__name__}")
     return dict(state)
 
 

@@ -10,13 +10,19 @@ Standard library only (``http.server``). The server
 * answers ``GET /api/info`` (model size, classes, style needs, device),
   ``POST /api/render`` (label map PNG of class ids [+ style photo, seed] -> PNG photo) and
   ``POST /api/decode-label`` (any label map the dataset readers accept -> class ids at the model size);
-* caps request bodies at :data:`MAX_UPLOAD_BYTES` (413) and answers bad input with a 400 whose JSON
-  ``error`` names the problem, so the page can show it;
-* renders one request at a time (one model, one lock), and keeps the last label map it rendered in
-  :attr:`PaintServer.last_label` (tests read it).
+* caps request bodies at :data:`MAX_UPLOAD_BYTES` (413) and uploaded images at ``max_pixels``
+  (default :data:`PAINT_MAX_PIXELS`, or ``PAINTSCAPE_MAX_PIXELS``; checked on the file's header,
+  before any pixel is decoded), and answers bad input with a 400 whose JSON ``error`` names the
+  problem, so the page can show it;
+* serves connections from a fixed pool of :data:`WORKERS` threads (further connections wait in a
+  listen backlog of :data:`LISTEN_BACKLOG`, not in new threads), decodes one upload at a time and
+  renders one request at a time (one model, one lock), so memory stays bounded however many
+  requests arrive at once;
+* keeps the last label map it rendered in :attr:`PaintServer.last_label` (tests read it).
 
-Requests from other web sites are refused (``Origin`` must match ``Host``), and when bound to a
-loopback address only loopback host names are answered (no DNS rebinding onto the local model).
+Requests from other web sites are refused (``Origin`` must match ``Host``; ``Origin: null``, sent by
+sandboxed frames and ``file:`` pages, is refused too), and when bound to a loopback address only
+loopback host names are answered (no DNS rebinding onto the local model).
 """
 
 from __future__ import annotations
@@ -27,22 +33,24 @@ import io
 import ipaddress
 import json
 import logging
-import tempfile
+import queue
+import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from email.parser import BytesParser
 from email.policy import HTTP
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from paintscape.data.io import DataError, read_label
-from paintscape.data.transforms import resize_label
+from paintscape.data.io import DataError, open_image, pixel_limit, read_label
+from paintscape.data.transforms import resize_image, resize_label
 from paintscape.labels import CLASS_NAMES, NUM_CLASSES, PALETTE, LabelError
 from paintscape.pipeline import Painter, StyleRequired
 
@@ -51,8 +59,16 @@ log = logging.getLogger(__name__)
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 #: Larger bodies are not read at all (the connection is closed after the 413).
 _MAX_DRAIN_BYTES = 64 * 1024 * 1024
-#: Largest label map / style photo accepted, in pixels per side (decompression bombs stop here).
-MAX_SIDE = 8192
+#: Largest label map / style photo decoded, in pixels: 4096x4096, four times the track's largest
+#: sources (1024x768) per side; the page works at the model's size anyway. A decode then stays near
+#: 0.1 GB whatever the file claims. ``PAINTSCAPE_MAX_PIXELS`` (or ``PaintServer(max_pixels=...)``) changes it.
+PAINT_MAX_PIXELS = 4096 * 4096
+#: Threads that serve connections; more connections wait in the listen backlog.
+WORKERS = 8
+#: Connections the kernel holds for the workers (Python's default of 5 resets bursts of requests).
+LISTEN_BACKLOG = 128
+#: Seconds a connection may stay silent before its worker gives up on it.
+SOCKET_TIMEOUT = 30.0
 MAX_SEED = 2**31 - 1
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -82,11 +98,11 @@ def _megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-def decode_label_bytes(data: bytes, source: str = "label map") -> np.ndarray:
+def decode_label_bytes(data: bytes, source: str = "label map", max_pixels: int = PAINT_MAX_PIXELS) -> np.ndarray:
     """PNG bytes -> class ids ``(H, W)`` uint8, with :func:`paintscape.data.io.read_label`'s rules.
 
     8-bit and 16-bit grayscale, palette-indexed and palette-coloured RGB PNGs are accepted; ids
-    outside 0..28 (other than 255, ignore) raise :class:`RequestError` naming the values.
+    outside 0..28 (other than 255, ignore) and images over ``max_pixels`` raise :class:`RequestError`.
     """
     if not data:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: the file is empty")
@@ -95,41 +111,23 @@ def decode_label_bytes(data: bytes, source: str = "label map") -> np.ndarray:
             HTTPStatus.BAD_REQUEST,
             f"{source}: not a PNG file (label maps must be PNGs: 8/16-bit grayscale class ids 0..{NUM_CLASSES - 1}, or palette colours)",
         )
-    _check_dimensions(data, source)
-    # read_label works on paths: give it a private temporary file and put the user's name back in its messages.
-    with tempfile.TemporaryDirectory(prefix="paintscape-web-") as tmp:
-        path = Path(tmp) / "label.png"
-        path.write_bytes(data)
-        try:
-            label = read_label(path)
-        except (DataError, LabelError) as exc:
-            raise RequestError(HTTPStatus.BAD_REQUEST, str(exc).replace(str(path), source)) from None
-    return label
+    try:
+        return read_label(data, name=source, max_pixels=max_pixels)
+    except (DataError, LabelError) as exc:
+        raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
 
 
-def decode_photo_bytes(data: bytes, source: str = "style photo") -> np.ndarray:
-    """JPEG/PNG/WebP bytes -> ``(H, W, 3)`` uint8 RGB."""
+def decode_photo_bytes(data: bytes, source: str = "style photo", max_pixels: int = PAINT_MAX_PIXELS) -> np.ndarray:
+    """JPEG/PNG/WebP bytes -> ``(H, W, 3)`` uint8 RGB; images over ``max_pixels`` are refused undecoded."""
     if not data:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: the file is empty")
-    _check_dimensions(data, source)
     try:
-        image = Image.open(io.BytesIO(data))
-        if image.format not in ("JPEG", "PNG", "WEBP"):
-            raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: a {image.format} image; upload a JPEG or PNG photo")
-        return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: not a readable JPEG or PNG image ({exc})") from None
-
-
-def _check_dimensions(data: bytes, source: str) -> None:
-    try:
-        width, height = Image.open(io.BytesIO(data)).size  # reads the header only
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: not a readable image ({exc})") from None
-    if width > MAX_SIDE or height > MAX_SIDE:
-        raise RequestError(
-            HTTPStatus.BAD_REQUEST, f"{source}: {width}x{height} pixels is too large (at most {MAX_SIDE} per side)"
-        )
+        with open_image(data, name=source, max_pixels=max_pixels) as image:
+            if image.format not in ("JPEG", "PNG", "WEBP"):
+                raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: a {image.format} image; upload a JPEG or PNG photo")
+            return np.asarray(image.convert("RGB"))
+    except DataError as exc:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"{exc} (upload a JPEG or PNG photo)") from None
 
 
 def encode_png(image: Image.Image | np.ndarray) -> bytes:
@@ -178,27 +176,106 @@ def parse_form(content_type: str, body: bytes) -> dict[str, bytes]:
     return fields
 
 
+class _PooledHTTPServer(HTTPServer):
+    """An HTTP server whose connections are served by a fixed pool of threads.
+
+    The accepting loop hands each connection to the pool through a queue as long as the pool; when
+    every worker is busy and the queue is full it waits, and new connections wait in the kernel's
+    listen backlog (``request_queue_size``) instead of costing a thread and its memory each.
+    """
+
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        super().__init__(address, handler)
+        self._connections: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(maxsize=workers)
+        self._closing = threading.Event()
+        self._workers = [
+            threading.Thread(target=self._serve_connections, name=f"paintscape-web-{i}", daemon=True) for i in range(workers)
+        ]
+        for worker in self._workers:
+            worker.start()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        while not self._closing.is_set():
+            try:
+                self._connections.put((request, client_address), timeout=0.2)
+                return
+            except queue.Full:
+                continue
+        self.shutdown_request(request)
+
+    def _serve_connections(self) -> None:
+        while True:
+            item = self._connections.get()
+            if item is None:
+                return
+            request, client_address = item
+            try:
+                self.finish_request(request, client_address)
+            except Exception:  # noqa: BLE001 (a broken connection must not end the worker)
+                self.handle_error(request, client_address)
+            finally:
+                self.shutdown_request(request)
+
+    def shutdown(self) -> None:
+        self._closing.set()  # first, so an accepting loop waiting for a free worker lets go
+        super().shutdown()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("connection from %s failed", client_address, exc_info=True)
+
+    def server_close(self) -> None:
+        self._closing.set()
+        super().server_close()
+        for _ in self._workers:
+            try:
+                self._connections.put(None, timeout=1.0)
+            except queue.Full:  # a worker stuck on a slow client; it is a daemon thread
+                break
+        for worker in self._workers:
+            worker.join(timeout=1.0)
+
+
 class PaintServer:
-    """The painting page for one painter, bound to ``host:port`` on construction."""
+    """The painting page for one painter, bound to ``host:port`` on construction.
+
+    ``max_pixels`` bounds every uploaded image (default: ``PAINTSCAPE_MAX_PIXELS`` when set, else
+    :data:`PAINT_MAX_PIXELS`); ``workers`` is the number of threads serving connections.
+    """
 
     def __init__(
-        self, painter: Painter, host: str = "127.0.0.1", port: int = 7860, max_upload_bytes: int = MAX_UPLOAD_BYTES
+        self,
+        painter: Painter,
+        host: str = "127.0.0.1",
+        port: int = 7860,
+        max_upload_bytes: int = MAX_UPLOAD_BYTES,
+        max_pixels: int | None = None,
+        workers: int = WORKERS,
     ) -> None:
         self.painter = painter
         self.max_upload_bytes = max_upload_bytes
+        self.max_pixels = max_pixels if max_pixels is not None else pixel_limit(PAINT_MAX_PIXELS)
+        if self.max_pixels < 1:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
         self.render_lock = threading.Lock()
-        self.last_label: np.ndarray | None = None  # (H, W) uint8, the last label map received for rendering
+        # Uploads are decoded one at a time, always on the same thread: a decode can take a few
+        # hundred MB, which concurrent workers would multiply (three 8192^2 maps at once took the
+        # old server to 2.5 GB), and one thread reuses one malloc arena instead of growing several.
+        self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paintscape-decode")
+        self.last_label: np.ndarray | None = None  # (H, W) uint8 at the model size: the last label map rendered
         self.last_seed: int | None = None
         self.renders = 0
         self._thread: threading.Thread | None = None
         handler = type("Handler", (_Handler,), {"app": self})
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.httpd = _PooledHTTPServer((host, port), handler, workers)
         except OSError as exc:
             raise OSError(
                 f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another with --port / --host"
             ) from None
-        self.httpd.daemon_threads = True
         self.host = host
         self.loopback_only = _is_loopback(host)
 
@@ -226,6 +303,7 @@ class PaintServer:
             self._thread.join(timeout=5)
             self._thread = None
         self.httpd.server_close()
+        self._decoder.shutdown(wait=False, cancel_futures=True)
 
     def __enter__(self) -> PaintServer:
         return self
@@ -250,13 +328,12 @@ class PaintServer:
             "device": str(painter.device),
             "model": painter.spec.get("name", "?"),
             "max_upload_bytes": self.max_upload_bytes,
+            "max_pixels": self.max_pixels,
         }
 
     def decode_label(self, data: bytes, source: str) -> dict[str, Any]:
         """A label map file -> its class ids at the model size (nearest-neighbour if resized)."""
-        label = decode_label_bytes(data, source)
-        original = list(label.shape)
-        label = resize_label(label, self.painter.size)
+        original, label = self._decoder.submit(self._decode_label, data, source).result()
         return {
             "height": int(label.shape[0]),
             "width": int(label.shape[1]),
@@ -266,10 +343,18 @@ class PaintServer:
             "present": sorted(int(v) for v in np.unique(label)),
         }
 
+    # On the decoding thread; results come at the model's size, so a request waiting to render holds little.
+    def _decode_label(self, data: bytes, source: str) -> tuple[list[int], np.ndarray]:
+        label = decode_label_bytes(data, source, self.max_pixels)
+        return list(label.shape), resize_label(label, self.painter.size)
+
+    def _decode_photo(self, data: bytes, source: str) -> np.ndarray:
+        return resize_image(decode_photo_bytes(data, source, self.max_pixels), self.painter.size)
+
     def render(self, label_png: bytes, style: bytes | None, seed: int) -> tuple[bytes, float]:
         """Label map PNG (+ style photo bytes) -> (photo PNG bytes, seconds spent rendering)."""
-        label = decode_label_bytes(label_png, "label map")
-        photo = decode_photo_bytes(style) if style else None
+        label = self._decoder.submit(self._decode_label, label_png, "label map").result()[1]
+        photo = self._decoder.submit(self._decode_photo, style, "style photo").result() if style else None
         if self.painter.uses_style and photo is None:
             raise RequestError(
                 HTTPStatus.BAD_REQUEST, "this model has a style stream: upload a style photo (JPEG or PNG) to render"
@@ -300,6 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
     app: PaintServer
     server_version = "paintscape"
     sys_version = ""
+    timeout = SOCKET_TIMEOUT  # a silent client frees its worker after this many seconds
 
     # --- plumbing --------------------------------------------------------------------------------
 
@@ -333,7 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.app.loopback_only and hostname not in _LOOPBACK_NAMES and not _is_loopback(hostname):
             return f"host name {hostname!r} is not served (the page is bound to a loopback address)"
         origin = self.headers.get("Origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != host:
+        if origin is not None and origin.strip().lower() == "null":
+            return "requests from sandboxed frames and local files (Origin: null) are refused; open the page itself"
+        if origin and urlsplit(origin).netloc != host:
             return "requests from other sites are refused"
         return None
 

@@ -1,0 +1,114 @@
+"""Atomic writes: a failure leaves the old file and no temporary file; a full disk says so in one line."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from paintscape.checkpoint import save_training_state
+from paintscape.cli import main
+from paintscape.io_atomic import DiskFullError, atomic_write, atomic_write_bytes, atomic_write_text
+
+
+def fill_disk_after(monkeypatch: pytest.MonkeyPatch, allowed: int) -> None:
+    """Writes fail with ENOSPC once ``allowed`` bytes have been written (a disk that fills up)."""
+    real_write = os.write
+    written = [0]
+
+    def write(fd: int, data) -> int:
+        if written[0] + len(data) > allowed:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        written[0] += len(data)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_replaces_the_file_and_keeps_the_mode(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "a.txt"
+    atomic_write_text(path, "one")
+    atomic_write_text(path, "two")
+    assert path.read_text() == "two" and leftovers(path.parent) == []
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_full_disk_in_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "log.json"
+    path.write_text("old contents")
+    fill_disk_after(monkeypatch, allowed=10)
+    with pytest.raises(DiskFullError) as caught:
+        atomic_write_bytes(path, b"x" * 100_000)
+    assert isinstance(caught.value, OSError) and caught.value.errno == errno.ENOSPC
+    assert str(caught.value).startswith(f"no space left on device while writing {path}; nothing was lost")
+    assert path.read_text() == "old contents" and leftovers(tmp_path) == []
+
+
+def test_full_disk_in_fsync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.bin"
+
+    def fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(DiskFullError, match="while writing"):
+        atomic_write_bytes(path, b"data")
+    assert not path.exists() and leftovers(tmp_path) == []
+
+
+def test_full_disk_inside_torch_save(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch.save turns the failed write into "RuntimeError: [enforce fail at inline_container.cc:672]"
+    path = tmp_path / "step_00000010.pt"
+    save_training_state(path, {"step": 5, "weights": torch.zeros(10)})
+    before = path.read_bytes()
+    fill_disk_after(monkeypatch, allowed=1000)
+    with pytest.raises(DiskFullError) as caught:
+        save_training_state(path, {"step": 10, "weights": torch.zeros(100_000)})
+    assert "enforce fail" in str(caught.value.__cause__) and "enforce fail" not in str(caught.value)
+    assert path.read_bytes() == before and leftovers(tmp_path) == []
+    assert torch.load(path, weights_only=True)["step"] == 5
+
+
+def test_full_disk_reported_as_runtime_error_text(tmp_path: Path) -> None:
+    def write(handle) -> None:
+        raise RuntimeError(
+            "[enforce fail at inline_container.cc:672] . PytorchStreamWriter failed writing file: No space left on device"
+        )
+
+    with pytest.raises(DiskFullError):
+        atomic_write(tmp_path / "x.pt", write)
+    assert leftovers(tmp_path) == []
+
+
+def test_other_failures_pass_through(tmp_path: Path) -> None:
+    path = tmp_path / "a.txt"
+    path.write_text("old")
+
+    def write(handle) -> None:
+        handle.write(b"partial")
+        raise RuntimeError("the writer failed")
+
+    with pytest.raises(RuntimeError, match="the writer failed"):
+        atomic_write(path, write)
+    assert path.read_text() == "old" and leftovers(tmp_path) == []
+
+
+def test_cli_prints_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill_disk_after(monkeypatch, allowed=0)  # the contact sheet is written through atomic_write
+    sheet = tmp_path / "sheet.png"
+    assert main(["synth", str(tmp_path / "data"), "--count", "1", "--size", "32x24", "--sheet", str(sheet)]) == 2
+    err = capsys.readouterr().err
+    assert f"error: no space left on device while writing {sheet}" in err
+    assert "Traceback" not in err and "Errno" not in err
+    assert not sheet.exists() and leftovers(tmp_path) == []
