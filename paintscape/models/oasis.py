@@ -72,8 +72,8 @@ class OASISGenerator(Generator):
     the image is ``2**(len - 2)`` times the first map. ``norm`` is the parameter-free norm inside
     SPADE (``--param_free_norm``; "syncbatch" becomes ``nn.SyncBatchNorm`` under DDP),
     ``kernel_size`` the SPADE convs' (``--spade_ks``), ``hidden_channels`` SPADE's hidden width (128,
-    hard-coded there). ``spectral=False`` gives plain convs (the reference's ``--no_spectral_norm``
-    replaces them with ``nn.Identity`` instead, a bug not reproduced). ``recompute_hidden_blocks``:
+    hard-coded there). ``spectral=False`` gives plain convs: the reference's ``--no_spectral_norm``,
+    which raises NameError there (its norms.py uses ``torch`` unimported). ``recompute_hidden_blocks``:
     how many of the last blocks rebuild their SPADE hidden maps in the backward instead of keeping
     them (memory for compute; results unchanged).
     """
