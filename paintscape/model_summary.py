@@ -10,6 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from paintscape.config import Config
 from paintscape.labels import NUM_CLASSES
+from paintscape.models.oasis import OASISDiscriminator
 
 
 @dataclass
@@ -60,7 +61,9 @@ def summarize(config: Config) -> list[NetworkSummary]:
     if encoder is not None:
         e_flops, (mu, _) = _flops(encoder, image)
         rows.append(NetworkSummary("encoder", type(encoder).__name__, count_parameters(encoder), f"mu, logvar {_shape(mu)}", e_flops))
-    d_flops, predictions = _flops(discriminator, label, image)
+    # A segmentation discriminator (OASIS) sees the photo alone; the patch discriminators see both.
+    d_inputs = (image,) if isinstance(discriminator, OASISDiscriminator) else (label, image)
+    d_flops, predictions = _flops(discriminator, *d_inputs)
     rows.append(NetworkSummary("discriminator", config.model.discriminator.name, count_parameters(discriminator), _shape(predictions), d_flops))
     return rows
 

@@ -14,6 +14,7 @@ TINY_ARGS = {
     "spade": {"base_channels": 8, "hidden_channels": 16, "norm": "batch", "use_vae": True, "z_dim": 16, "image_size": [32, 64]},
     "pix2pix": {"base_channels": 8, "image_size": [32, 64]},
     "tsit": {"base_channels": 4, "norm": "batch", "stream_norm": "instance", "image_size": [128, 256]},
+    "oasis": {"base_channels": 2, "channel_multipliers": [8, 8, 4, 2, 1], "z_dim": 8, "hidden_channels": 16, "norm": "batch", "image_size": [32, 64]},
 }
 
 

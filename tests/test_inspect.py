@@ -23,3 +23,10 @@ def test_inspect_spade_matches_reference_counts(capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "92,868,291" in out and "5,589,122" in out
+
+
+def test_inspect_oasis_matches_reference_counts(capsys):
+    # boschresearch/OASIS at 512x384 with the track's 29 classes (semantic_nc 29): G 70,941,635, D 22,250,974
+    assert main(["inspect", str(CONFIGS[0].parent / "oasis.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "70,941,635" in out and "22,250,974" in out and "1x30x384x512" in out

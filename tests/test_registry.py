@@ -16,8 +16,11 @@ TINY_GENERATORS = {
 }
 TINY_DISCRIMINATORS = {
     "multiscale": {"base_channels": 4, "num_layers": 2, "num_scales": 2},
+    "oasis": {"base_channels": 4, "channel_multipliers": [2, 4, 8]},
     "patchgan": {"base_channels": 4, "num_layers": 2},
 }
+# Segmentation discriminators see the photo alone: forward(image) -> (B, num_classes + 1, H, W).
+SEGMENTATION_DISCRIMINATORS = {"oasis"}
 
 
 def build(name, args):
@@ -72,6 +75,12 @@ def test_discriminator_features_and_backward(name):
     discriminator = DISCRIMINATORS.build(name, **TINY_DISCRIMINATORS[name])
     label = torch.nn.functional.one_hot(torch.randint(0, 29, (2, 32, 64)), 29).permute(0, 3, 1, 2).float()
     image = (torch.rand(2, 3, 32, 64) * 2 - 1).requires_grad_(True)
+    if name in SEGMENTATION_DISCRIMINATORS:
+        logits = discriminator(image)
+        assert logits.shape == (2, 30, 32, 64)
+        logits.mean().backward()
+        assert image.grad is not None and image.grad.abs().sum() > 0
+        return
     outputs = discriminator(label, image)
     assert isinstance(outputs, list) and all(isinstance(scale, list) and len(scale) >= 2 for scale in outputs)
     sum(scale[-1].mean() for scale in outputs).backward()
@@ -79,7 +88,7 @@ def test_discriminator_features_and_backward(name):
 
 
 def test_unknown_network_names_the_valid_ones():
-    with pytest.raises(ValueError, match="valid names: pix2pix, remapped, spade, tsit"):
+    with pytest.raises(ValueError, match="valid names: oasis, pix2pix, remapped, spade, tsit"):
         GENERATORS.build("gaugan2")
     with pytest.raises(ValueError, match="takes no argument 'base_channel'"):
         GENERATORS.build("spade", base_channel=8)
