@@ -6,6 +6,7 @@ from paintscape.losses.adversarial import (
     discriminator_adversarial_loss,
     generator_adversarial_loss,
 )
+from paintscape.losses.diffusion import diffusion_terms
 from paintscape.losses.feature_matching import feature_matching_loss
 from paintscape.losses.kl import kl_divergence
 from paintscape.losses.perceptual import VGG19Features, default_vgg19_path, feature_distance, perceptual_loss
@@ -16,6 +17,7 @@ __all__ = [
     "VGG19Features",
     "adversarial_loss",
     "default_vgg19_path",
+    "diffusion_terms",
     "discriminator_adversarial_loss",
     "feature_distance",
     "feature_matching_loss",
