@@ -16,6 +16,7 @@ Two configurations, random weights (the cost does not depend on the values):
     python benchmarks/bench_diffusion.py --config tiny --size 384 512 --threads 1
     python benchmarks/bench_diffusion.py --config sd15 --size 384 512 --threads 1 --precision bf16
     python benchmarks/bench_diffusion.py --config sd15 --size 384 512 --threads 1 --precision fp32
+    python benchmarks/bench_diffusion.py --conv-check --threads 1   # one conv in fp32 / bf16 / bf16 channels-last
 
 Denormals are flushed (``torch.set_flush_denormal``) so that random weights cannot hit the slow
 denormal path that trained weights do not. Prints one JSON line per measured part to stdout.
@@ -131,6 +132,25 @@ def tiny_generator(size: tuple[int, int], dtype: torch.dtype):
     return generator.to(dtype).eval().requires_grad_(False)
 
 
+def conv_check() -> None:
+    """CPU seconds of one 320-channel 3x3 convolution at 48x64 (the SD UNet's first level at 512x384) per dtype:
+    whether this CPU has fast bf16 kernels."""
+    conv = torch.nn.Conv2d(320, 320, 3, padding=1).eval()
+    x = torch.randn(1, 320, 48, 64)
+    for name, dtype, layout in (
+        ("fp32", torch.float32, torch.contiguous_format),
+        ("bf16", torch.bfloat16, torch.contiguous_format),
+        ("bf16 channels-last", torch.bfloat16, torch.channels_last),
+    ):
+        c, xx = conv.to(dtype).to(memory_format=layout), x.to(dtype).contiguous(memory_format=layout)
+        _, cpu = timed(functools.partial(c, xx), 2, 1)
+        print(
+            json.dumps(
+                {"part": "conv 320->320 3x3 at 48x64", "dtype": name, "median_cpu_s": round(statistics.median(cpu), 3)}
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", choices=("tiny", "sd15"), default="tiny")
@@ -144,10 +164,14 @@ def main() -> None:
         "--full-sample-steps", type=int, default=20, help="tiny only: time whole samples of this many steps"
     )
     parser.add_argument("--full-sample-runs", type=int, default=1, help="tiny only: how many whole samples (0: none)")
+    parser.add_argument("--conv-check", action="store_true", help="only time one SD-sized conv per dtype, then exit")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.set_flush_denormal(True)
+    if args.conv_check:
+        conv_check()
+        return
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.precision]
     H, W = args.size
     label = torch.nn.functional.one_hot(torch.randint(0, 29, (1, H, W), generator=torch.Generator().manual_seed(0)), 29)
