@@ -22,6 +22,7 @@ from paintscape.checkpoint import load_generator, save_generator
 from paintscape.cli import main
 from paintscape.labels import one_hot
 from paintscape.losses.diffusion import diffusion_terms, prediction_target
+from paintscape.models.diffusion.controlnet import SCHEDULERS
 from paintscape.models.diffusion.extra import INSTALL_HINT, MissingExtra, diffusion_components
 from paintscape.models.diffusion.priors import PriorAccumulator, compute_priors, labels_at_latent_size
 from paintscape.registry import GENERATORS
@@ -208,6 +209,32 @@ def test_bad_inputs_are_named(tiny):
         build(base_dtype="bf16")
     with pytest.raises(ValueError, match="downsample the label map by 4, but the VAE downsamples by 2"):
         build(conditioning_channels=[4, 8, 16])
+    with pytest.raises(ValueError, match="the VAE downsamples by 16; give conditioning_channels with 5 entries"):
+        build(vae_channels=[4, 4, 4, 4, 4], conditioning_channels=None)
+    with torch.no_grad():
+        assert tiny(label).shape == (1, 3, *SIZE)  # no z: drawn from the global RNG
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"num_inference_steps": 0}, "num_inference_steps must be >= 1"),
+        ({"guidance_scale": -1.0}, "guidance_scale must be >= 0"),
+        ({"prior": "gaussian"}, "prior must be one of none, spatial, class, joint"),
+        ({"prior_strength": 0.0}, "prior_strength must lie in"),
+        ({"prior_min_count": 0}, "prior_min_count must be >= 1"),
+    ],
+)
+def test_sampling_options_are_checked(tiny, change, message):
+    with pytest.raises(ValueError, match=message):
+        tiny.sampling_options.replace(**change)
+
+
+def test_sampler_names_agree():
+    parts = diffusion_components()
+    assert set(parts.SAMPLERS) == set(SCHEDULERS)
+    with pytest.raises(ValueError, match="unknown scheduler 'euler'"):
+        parts.make_sampler("euler", parts.scratch_schedule_config("epsilon"))
 
 
 def test_frozen_base_folder_checkpoint_holds_the_controlnet_alone(base_folder, tmp_path):
@@ -253,9 +280,10 @@ def test_missing_or_incomplete_base_folder_is_one_line(base_folder, tmp_path, ca
     for weights in (partial / "vae").glob("*.safetensors"):
         weights.unlink()
     shutil.rmtree(partial / "tokenizer")
-    with pytest.raises(
-        FileNotFoundError, match=re.escape(r"is incomplete (missing vae weights (*.safetensors), tokenizer/)")
-    ):
+    (partial / "text_encoder" / "config.json").unlink()
+    (partial / "scheduler" / "scheduler_config.json").unlink()
+    missing = "vae weights (*.safetensors), text_encoder/config.json, tokenizer/, scheduler/scheduler_config.json"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"is incomplete (missing {missing})")):
         GENERATORS.build("controlnet", base=str(partial), **{**BASE_ARGS, "image_size": SIZE})
     config = REPO / "configs" / "controlnet.yaml"
     assert main(["inspect", str(config), f"model.generator.args.base={tmp_path / 'sd15'}"]) == 2
@@ -393,6 +421,15 @@ def test_sampling_from_a_prior_starts_from_the_noised_prior(tiny):
         tiny.priors = None
     with pytest.raises(ValueError, match="needs noise priors"), tiny.sampling(prior="class"):
         tiny.prepare_sampling(label[:1], z[:1])
+    other = PriorAccumulator(29, 2, (8, 16))
+    other.update(torch.zeros(1, 2, 8, 16), torch.zeros(1, 8, 16, dtype=torch.long))
+    tiny.priors = other.result({"source": "two-channel.safetensors"})
+    try:
+        with pytest.raises(ValueError, match="two-channel.safetensors: priors have 2 latent channels, this model 4"):
+            with tiny.sampling(prior="spatial"):
+                tiny.prepare_sampling(label[:1], z[:1])
+    finally:
+        tiny.priors = None
 
 
 def test_priors_over_the_models_own_latents(tiny):
