@@ -15,6 +15,12 @@ TINY_ARGS = {
     "pix2pix": {"base_channels": 8, "image_size": [32, 64]},
     "tsit": {"base_channels": 4, "norm": "batch", "stream_norm": "instance", "image_size": [128, 256]},
     "oasis": {"base_channels": 2, "channel_multipliers": [8, 8, 4, 2, 1], "z_dim": 8, "hidden_channels": 16, "norm": "batch", "image_size": [32, 64]},
+    # needs diffusers (the dev extra has it); a 2-step sampler over a small base trained from scratch
+    "controlnet": {
+        "train_base": True, "image_size": [16, 32], "unet_channels": [8, 16], "vae_channels": [8, 16],
+        "cross_attention_dim": 8, "attention_head_dim": 4, "norm_groups": 4, "conditioning_channels": [8, 16],
+        "num_inference_steps": 2,
+    },
 }
 
 

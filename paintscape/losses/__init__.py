@@ -6,6 +6,7 @@ from paintscape.losses.adversarial import (
     discriminator_adversarial_loss,
     generator_adversarial_loss,
 )
+from paintscape.losses.diffusion import diffusion_terms
 from paintscape.losses.feature_matching import feature_matching_loss
 from paintscape.losses.kl import kl_divergence
 from paintscape.losses.labelmix import labelmix_loss, labelmix_mask, mix_images
@@ -19,6 +20,7 @@ __all__ = [
     "adversarial_loss",
     "class_balance_weights",
     "default_vgg19_path",
+    "diffusion_terms",
     "discriminator_adversarial_loss",
     "feature_distance",
     "feature_matching_loss",
