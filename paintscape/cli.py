@@ -361,7 +361,7 @@ def run_convert_reference(args: argparse.Namespace) -> int:
     from paintscape.released import convert_reference
 
     spec = convert_reference(args.preset, args.checkpoint, args.out, image_size=args.size, encoder=args.encoder)
-    print(f"wrote {args.out} ({spec['name']}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
+    print(f"wrote {args.out} ({spec.family}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
     return 0
 
 

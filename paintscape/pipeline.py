@@ -14,12 +14,13 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from torch import Tensor, nn
+from torch import Tensor
 
 from paintscape.checkpoint import load_generator
 from paintscape.data.io import read_image, read_label
 from paintscape.data.transforms import image_to_tensor, resize_image, resize_label, tensor_to_image
 from paintscape.labels import NUM_CLASSES, LabelError, decode, one_hot
+from paintscape.models.base import Generator, GeneratorSpec
 
 
 class StyleRequired(ValueError):
@@ -49,12 +50,12 @@ def _as_photo(style: Any) -> np.ndarray:
 
 
 class Painter:
-    def __init__(self, generator: nn.Module, spec: dict[str, Any], device: str | torch.device = "cpu", precision: str = "fp32") -> None:
+    def __init__(self, generator: Generator, spec: GeneratorSpec, device: str | torch.device = "cpu", precision: str = "fp32") -> None:
         self.generator = generator.to(device).eval()
         self.spec = spec
         self.device = torch.device(device)
         self.precision = precision
-        self.size: tuple[int, int] = tuple(spec.get("image_size") or spec["args"]["image_size"])  # (H, W)
+        self.size: tuple[int, int] = spec.image_size  # (H, W)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> Painter:
@@ -65,23 +66,15 @@ class Painter:
 
     @property
     def uses_style(self) -> bool:
-        return bool(getattr(self.generator, "uses_style", False))
+        return self.generator.uses_style
 
     @property
     def has_encoder(self) -> bool:
-        return getattr(self.generator, "encoder", None) is not None
+        return self.generator.encoder is not None
 
     @property
     def z_dim(self) -> int:
-        return int(getattr(self.generator, "z_dim", 0))
-
-    def _latents(self, seeds: list[int], mu: Tensor | None, logvar: Tensor | None) -> Tensor | None:
-        if self.z_dim == 0:
-            return None
-        noise = torch.stack([torch.randn(self.z_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]).to(self.device)
-        if mu is None:
-            return noise  # no style photo: z ~ N(0, I)
-        return mu + noise * torch.exp(0.5 * logvar)  # a sample around the style photo's encoding
+        return self.generator.z_dim
 
     @torch.no_grad()
     def render(self, labels: Tensor, styles: Tensor | None = None, seeds: list[int] | None = None) -> Tensor:
@@ -98,9 +91,9 @@ class Painter:
             if self.has_encoder and styles is not None:
                 mu, logvar = self.generator.encoder(styles)
                 mu, logvar = mu.float(), logvar.float()
-            z = self._latents(seeds, mu, logvar)
+            # one latent per seed; around the style photo's encoding when there is one
+            z = self.generator.latent_for(seeds, tuple(labels.shape[1:]), mu=mu, logvar=logvar, device=self.device)
             style_input = styles if self.uses_style else None
-            # One forward with internal noise per image: seed the global RNG per image only where needed.
             out = self.generator(one_hot(labels), z=z, style=style_input)
         return out.float()
 

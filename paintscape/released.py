@@ -4,15 +4,15 @@ generator files that ``generate``, ``paint`` and ``Painter`` use like any traine
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from paintscape.checkpoint import save_generator
-from paintscape.registry import GENERATORS
+from paintscape.checkpoint import build_generator, save_generator
+from paintscape.labels import NUM_CLASSES
+from paintscape.models.base import GeneratorSpec
 
 PRESETS = ("spade-ade20k", "spade", "tsit", "pix2pix")
 
 
-def convert_reference(preset: str, path: str | Path, out: str | Path, image_size: tuple[int, int] = (384, 512), encoder: str | Path | None = None) -> dict[str, Any]:
+def convert_reference(preset: str, path: str | Path, out: str | Path, image_size: tuple[int, int] = (384, 512), encoder: str | Path | None = None) -> GeneratorSpec:
     """See :func:`_convert`; a file that lacks an expected tensor is reported with its name."""
     try:
         return _convert(preset, path, out, image_size, encoder)
@@ -20,7 +20,7 @@ def convert_reference(preset: str, path: str | Path, out: str | Path, image_size
         raise ValueError(f"{path}: not a {preset} reference generator state dict (no tensor {exc}); check the preset") from None
 
 
-def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[int, int] = (384, 512), encoder: str | Path | None = None) -> dict[str, Any]:
+def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[int, int] = (384, 512), encoder: str | Path | None = None) -> GeneratorSpec:
     """Read a reference ``latest_net_G.pth`` (weights only) and write ``out`` (.safetensors + spec).
 
     ``spade-ade20k``: NVIDIA's released ADE20K SPADE generator, fed landscape label maps through
@@ -44,22 +44,21 @@ def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[i
         kwargs = generator_kwargs_from_reference(state, tuple(size))
         kwargs["image_size"] = size
         if preset == "spade-ade20k":
-            spec = {"name": "remapped", "args": {"inner": "spade", "inner_args": kwargs, "table": "ade20k"}}
-            generator = GENERATORS.build("remapped", **spec["args"])
-            load_reference_generator(generator.inner, state, encoder)
+            family, args = "remapped", {"inner": "spade", "inner_args": kwargs, "table": "ade20k"}
         else:
             channels = kwargs.pop("num_classes")
-            kwargs.update(num_classes=29, extra_label_channels=channels - 29)
-            spec = {"name": "spade", "args": kwargs}
-            generator = GENERATORS.build("spade", **{**kwargs, "image_size": tuple(size)})
-            load_reference_generator(generator, state, encoder)
+            kwargs.update(num_classes=NUM_CLASSES, extra_label_channels=channels - NUM_CLASSES)
+            family, args = "spade", kwargs
+        spec = GeneratorSpec(family, args, tuple(size), extra={"converted_from": str(path), "preset": preset})
+        generator = build_generator(spec)
+        load_reference_generator(generator.inner if preset == "spade-ade20k" else generator, state, encoder)
     elif preset == "tsit":
         from paintscape.models.tsit_reference import load_reference_state, read_checkpoint, reference_generator_kwargs
 
         state = read_checkpoint(path)
         kwargs = {**reference_generator_kwargs(state, tuple(size)), "image_size": size}
-        spec = {"name": "tsit", "args": kwargs}
-        generator = GENERATORS.build("tsit", **{**kwargs, "image_size": tuple(size)})
+        spec = GeneratorSpec("tsit", kwargs, tuple(size), extra={"converted_from": str(path), "preset": preset})
+        generator = build_generator(spec)
         load_reference_state(generator, state, None if encoder is None else read_checkpoint(encoder))
     else:
         from paintscape.models.pix2pix_reference import load_reference_generator, read_checkpoint, reference_unet_depth
@@ -69,12 +68,11 @@ def _convert(preset: str, path: str | Path, out: str | Path, image_size: tuple[i
         first_conv = next(v for k, v in state.items() if k.endswith("weight") and v.dim() == 4)
         kwargs = {"image_size": size, "input_channels": int(first_conv.shape[1]),
                   "num_downsampling": reference_unet_depth(state), "base_channels": int(first_conv.shape[0])}
-        spec = {"name": "pix2pix", "args": kwargs}
-        generator = GENERATORS.build("pix2pix", **{**kwargs, "image_size": tuple(size)})
+        spec = GeneratorSpec("pix2pix", kwargs, tuple(size), extra={"converted_from": str(path), "preset": preset})
+        generator = build_generator(spec)
         try:
             load_reference_generator(state, generator)
         except ReferenceWeightsError as error:
             raise type(error)(f"{path}: {error}") from None
-    spec.update(image_size=size, num_classes=29, converted_from=str(path), preset=preset)
     save_generator(out, generator.eval(), spec)
     return spec

@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 import paintscape.models  # noqa: F401
-from paintscape.checkpoint import save_generator
-from paintscape.registry import GENERATORS
+from paintscape.checkpoint import build_generator, save_generator
+from paintscape.models.base import GeneratorSpec
 
 TINY_ARGS = {
     "spade": {"base_channels": 8, "hidden_channels": 16, "norm": "batch", "use_vae": True, "z_dim": 16, "image_size": [32, 64]},
@@ -19,7 +19,7 @@ TINY_ARGS = {
 
 def tiny_generator_file(path: Path, name: str = "spade", seed: int = 0, **changes) -> Path:
     args = {**TINY_ARGS[name], **changes}
+    spec = GeneratorSpec(name, args, tuple(args["image_size"]))
     torch.manual_seed(seed)
-    generator = GENERATORS.build(name, **{k: tuple(v) if k == "image_size" else v for k, v in args.items()})
-    save_generator(path, generator, {"name": name, "args": args, "image_size": args["image_size"], "num_classes": 29})
+    save_generator(path, build_generator(spec), spec)
     return path

@@ -24,7 +24,7 @@ def test_eval_hook_keeps_best_and_average_command(tmp_path, capsys):
     ranked = sorted(evals, key=lambda e: e["l1"])[:2]
     parts = [read_generator_file(tmp_path / "run" / "checkpoints" / f"step_{e['step']:08d}.safetensors")[0] for e in ranked]
     averaged, spec = read_generator_file(tmp_path / "run" / "averaged.safetensors")
-    assert spec["name"] == "spade"
+    assert spec.family == "spade"
     key = next(k for k, v in averaged.items() if v.is_floating_point() and v.numel() > 10)
     torch.testing.assert_close(averaged[key], (parts[0][key] + parts[1][key]) / 2)
 

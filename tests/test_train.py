@@ -50,7 +50,7 @@ def test_logs_losses_checkpoints_and_samples(data, tmp_path):
     assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
     assert any((tmp_path / "run" / "tensorboard").iterdir())
     generator, spec = load_generator(tmp_path / "run")
-    assert spec["name"] == "spade"
+    assert spec.family == "spade"
     out = generator(torch.zeros(1, 29, 32, 64))
     assert out.shape == (1, 3, 32, 64)
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 from paintscape.checkpoint import save_generator
 from paintscape.labels import CLASS_IDS, CLASS_NAMES, NUM_CLASSES
+from paintscape.models.base import GeneratorSpec
 from paintscape.pipeline import Painter
 from paintscape.registry import GENERATORS
 from paintscape.web.server import MAX_UPLOAD_BYTES, PaintServer
@@ -43,13 +44,7 @@ def tiny_checkpoint(path: Path) -> Path:
         "norm": "batch",
     }
     generator = GENERATORS.build("spade", **kwargs)
-    spec = {
-        "name": "spade",
-        "args": {**kwargs, "image_size": list(SIZE)},
-        "image_size": list(SIZE),
-        "num_classes": NUM_CLASSES,
-    }
-    save_generator(path, generator, spec)
+    save_generator(path, generator, GeneratorSpec("spade", kwargs, SIZE))
     return path
 
 

@@ -51,7 +51,13 @@ class Generator(nn.Module):
     z_dim: int = 0
     spatial_latent: bool = False
     uses_style: bool = False
-    encoder: nn.Module | None = None
+    encoder: nn.Module | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        # An instance attribute, not a class one: nn.Module keeps submodules outside ``__dict__``, so
+        # a class-level ``encoder = None`` would hide the encoder a subclass assigns.
+        self.encoder = None
 
     def latent_shape(self, batch: int, size: tuple[int, int]) -> tuple[int, ...] | None:
         """Shape of ``z`` for ``batch`` label maps of ``size`` (H, W); None when there is no latent."""
@@ -151,8 +157,17 @@ class GeneratorSpec:
         return cls.from_dict(data, source)
 
     def build_kwargs(self) -> dict[str, Any]:
-        """``args`` as the constructor takes them (``image_size`` as a tuple)."""
-        return {k: tuple(v) if k == "image_size" and isinstance(v, list) else v for k, v in self.args.items()}
+        """``args`` as the constructor takes them: every ``image_size``, also inside nested argument
+        mappings (a remapped generator's ``inner_args``), as an ``(H, W)`` tuple."""
+        return _constructor_value(dict(self.args))
+
+
+def _constructor_value(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _constructor_value(v, str(k)) for k, v in value.items()}
+    if key == "image_size" and isinstance(value, Sequence):
+        return (int(value[0]), int(value[1]))
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from paintscape.labels import NUM_CLASSES
 from paintscape.layers.norms import normalization
+from paintscape.models.base import Generator
 from paintscape.registry import DISCRIMINATORS, GENERATORS
 
 MAX_UNET_DEPTH = 8  # the reference's unet_256
@@ -84,7 +85,7 @@ class _Level(nn.Module):
 
 
 @GENERATORS.register("pix2pix")
-class UNetGenerator(nn.Module):
+class UNetGenerator(Generator):
     """pix2pix's U-Net generator ``unet_<size>`` with skip connections, batch norm and dropout.
 
     Level ``k`` (1 = outermost, ``depth`` = innermost) has ``base_channels * min(2**(k-1), 8)``
@@ -99,18 +100,14 @@ class UNetGenerator(nn.Module):
     Args:
         num_classes: label classes; the one-hot input has this many channels.
         image_size: ``(H, W)`` the network is built for; inputs must be divisible by ``2**depth``.
-        input_channels: overrides the input channel count (e.g. 3 for an RGB label, 30 for a
-            checkpoint trained with an extra channel); defaults to ``num_classes``.
+        input_channels: overrides the input channel count, ``label_channels`` (e.g. 3 for an RGB
+            label, 30 for a checkpoint trained with an extra channel); defaults to ``num_classes``.
         output_channels: image channels (3).
         base_channels: the reference's ``ngf``.
         num_downsampling: the reference's ``num_downs``; ``None`` picks it from ``image_size``.
         norm: ``batch`` (reference default), ``syncbatch``, ``instance`` or ``none``.
         dropout: dropout probability on the inner decoder levels (reference: 0.5).
     """
-
-    z_dim = 0
-    uses_style = False
-    encoder = None
 
     def __init__(
         self,
@@ -130,7 +127,7 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"num_downsampling must be >= 2, got {depth}")
         self.num_classes = num_classes
         self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.input_channels = num_classes if input_channels is None else int(input_channels)
+        self.label_channels = num_classes if input_channels is None else int(input_channels)
         self.depth = depth
         use_bias = norm == "instance"  # reference: bias only when the norm has no affine shift
         channels = [base_channels * min(2**k, 8) for k in range(depth)]  # inner channels per level
@@ -139,7 +136,7 @@ class UNetGenerator(nn.Module):
         up: list[nn.Module] = []
         for k in range(depth):
             outermost, innermost = k == 0, k == depth - 1
-            in_channels = self.input_channels if outermost else channels[k - 1]
+            in_channels = self.label_channels if outermost else channels[k - 1]
             out_channels = output_channels if outermost else channels[k - 1]
             down_norm = nn.Identity() if (outermost or innermost) else _norm(norm, channels[k])
             down.append(_Level(nn.Conv2d(in_channels, channels[k], 4, stride=2, padding=1, bias=use_bias), down_norm))
@@ -158,8 +155,8 @@ class UNetGenerator(nn.Module):
         """``label`` one-hot ``(B, C, H, W)`` -> image ``(B, 3, H, W)`` in [-1, 1]; ``z`` and
         ``style`` are accepted for the common generator signature and ignored (dropout is the noise)."""
         B, C, H, W = label.shape
-        if C != self.input_channels:
-            raise ValueError(f"pix2pix generator expects {self.input_channels} input channels, got {C}")
+        if C != self.label_channels:
+            raise ValueError(f"pix2pix generator expects {self.label_channels} input channels, got {C}")
         step = 2**self.depth
         if H % step or W % step:
             raise ValueError(

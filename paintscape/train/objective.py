@@ -15,6 +15,7 @@ from paintscape.losses.feature_matching import feature_matching_loss
 from paintscape.losses.kl import kl_divergence
 from paintscape.losses.perceptual import VGG19Features, perceptual_loss
 from paintscape.losses.reconstruction import l1_loss
+from paintscape.models.base import Generator
 
 GENERATOR_TERMS = ("adv", "feat", "vgg", "kl", "l1")
 
@@ -27,17 +28,16 @@ class GeneratorStep(nn.Module):
     photo as its style (TSIT trains that way).
     """
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
 
     def forward(self, label: Tensor, real: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
         mu = logvar = z = None
-        encoder = getattr(self.generator, "encoder", None)
-        if encoder is not None:
-            mu, logvar = encoder(real)
+        if self.generator.encoder is not None:
+            mu, logvar = self.generator.encoder(real)
             z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        style = real if getattr(self.generator, "uses_style", False) else None
+        style = real if self.generator.uses_style else None
         return self.generator(label, z=z, style=style), mu, logvar
 
 

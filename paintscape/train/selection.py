@@ -7,16 +7,16 @@ import json
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from paintscape.checkpoint import CheckpointError, read_generator_file, save_generator
 from paintscape.config import Config
 from paintscape.data.dataset import PairedFolder
 from paintscape.labels import one_hot
+from paintscape.models.base import Generator
 
 
 @torch.no_grad()
-def evaluate_holdout(generator: nn.Module, config: Config, names: list[str], device: torch.device, batch_size: int = 8) -> dict[str, float]:
+def evaluate_holdout(generator: Generator, config: Config, names: list[str], device: torch.device, batch_size: int = 8) -> dict[str, float]:
     """``l1`` (mean absolute error to the real photos, in [-1, 1] units) always; ``fid`` when
     ``eval.inception_weights`` is set; ``mask_acc`` and ``score`` when a segmenter is set too."""
     dataset = PairedFolder(config.data.root, config.data.size, names=names, train=False, load_size=config.data.load_size)
@@ -29,7 +29,7 @@ def evaluate_holdout(generator: nn.Module, config: Config, names: list[str], dev
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         real = torch.stack([i["image"] for i in items]).to(device)
         label = torch.stack([i["label"] for i in items]).to(device)
-        style = real if getattr(generator, "uses_style", False) else None
+        style = real if generator.uses_style else None
         fake = generator(one_hot(label), style=style).float()
         fakes.append(fake.cpu())
         reals.append(real.cpu())
@@ -66,18 +66,13 @@ def average_generators(paths: list[Path], out: Path) -> dict:
         if spec is None:
             spec, total = this_spec, {k: v.double() if v.is_floating_point() else v.clone() for k, v in tensors.items()}
         else:
-            if this_spec["name"] != spec["name"] or this_spec.get("args") != spec.get("args") or set(tensors) != set(total):
+            if (this_spec.family, this_spec.build_kwargs()) != (spec.family, spec.build_kwargs()) or set(tensors) != set(total):
                 raise CheckpointError(f"{path}: a different network from {paths[0]}; only checkpoints of one run can be averaged")
             for k, v in tensors.items():
                 if v.is_floating_point():
                     total[k] += v.double()
     averaged = {k: (v / len(paths)).float() if v.is_floating_point() else v for k, v in total.items()}
-
-    class _Holder(nn.Module):  # save_generator takes a module; wrap the plain state dict
-        def state_dict(self, *args, **kwargs):  # type: ignore[override]
-            return averaged
-
-    save_generator(out, _Holder(), spec)
+    save_generator(out, averaged, spec)
     return {"averaged": [str(p) for p in paths], "out": str(out)}
 
 

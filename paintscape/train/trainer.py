@@ -28,13 +28,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from paintscape.checkpoint import CheckpointManager, load_state_strict, load_training_state
+from paintscape.checkpoint import CheckpointManager, build_generator, load_state_strict, load_training_state
 from paintscape.config import Config, config_from_yaml_text, config_to_dict, save_config
 from paintscape.data.check import check_dataset
 from paintscape.data.dataset import PairedFolder, paired_names
 from paintscape.data.io import DataError, read_subset
 from paintscape.io_atomic import atomic_write_text
 from paintscape.labels import NUM_CLASSES, one_hot
+from paintscape.models.base import Generator, GeneratorSpec
 from paintscape.registry import DISCRIMINATORS, GENERATORS
 from paintscape.train.distributed import (
     DistInfo,
@@ -85,27 +86,21 @@ def network_args(registry: Any, name: str, args: dict[str, Any], size: tuple[int
     return full
 
 
-def generator_spec(config: Config) -> dict[str, Any]:
+def generator_spec(config: Config) -> GeneratorSpec:
     import paintscape.models  # noqa: F401
 
     name = config.model.generator.name
     args = network_args(GENERATORS, name, config.model.generator.args, config.data.size)
-    return {"name": name, "args": args, "image_size": list(config.data.size), "num_classes": NUM_CLASSES}
+    return GeneratorSpec(name, args, config.data.size)
 
 
-def build_networks(config: Config) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
-    import paintscape.models  # noqa: F401
-
+def build_networks(config: Config) -> tuple[Generator, nn.Module, GeneratorSpec]:
     spec = generator_spec(config)
-    generator = GENERATORS.build(spec["name"], **_tuple_sizes(spec["args"]))
+    generator = build_generator(spec)
     d_name = config.model.discriminator.name
     d_args = network_args(DISCRIMINATORS, d_name, config.model.discriminator.args, config.data.size)
-    discriminator = DISCRIMINATORS.build(d_name, **_tuple_sizes(d_args))
+    discriminator = DISCRIMINATORS.build(d_name, **GeneratorSpec(d_name, d_args, config.data.size).build_kwargs())
     return generator, discriminator, spec
-
-
-def _tuple_sizes(args: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if k == "image_size" else v for k, v in args.items()}
 
 
 def _rng_state() -> dict[str, Any]:
@@ -267,7 +262,7 @@ class Trainer:
             "images_seen": self.images_seen,
             "rng": _rng_state(),
             "config": json.dumps(config_to_dict(self.config)),
-            "spec": json.dumps(self.spec),
+            "spec": self.spec.to_json(),
             "best": json.dumps(self.best),
         }
 
@@ -476,9 +471,9 @@ class Trainer:
         label = one_hot(self.sample_batch["label"].to(self.device))
         real = self.sample_batch["image"].to(self.device)
         z = None
-        if getattr(generator, "encoder", None) is not None:
+        if generator.encoder is not None:
             z = generator.encoder(real)[0]
-        style = real if getattr(generator, "uses_style", False) else None
+        style = real if generator.uses_style else None
         rng_state = torch.get_rng_state()
         fake = generator(label, z=z, style=style)
         torch.set_rng_state(rng_state)

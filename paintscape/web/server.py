@@ -248,7 +248,7 @@ class PaintServer:
             "accepts_style": painter.uses_style or painter.has_encoder,
             "z_dim": painter.z_dim,
             "device": str(painter.device),
-            "model": painter.spec.get("name", "?"),
+            "model": painter.spec.family,
             "max_upload_bytes": self.max_upload_bytes,
         }
 
