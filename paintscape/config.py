@@ -46,6 +46,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    objective: str = "gan"  # training objective (paintscape.registry.OBJECTIVES): what one step computes
     adversarial: str = "hinge"  # hinge | ls | bce
     # weights of the named generator terms; a zero weight skips the term's computation
     weights: dict[str, float] = field(default_factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
@@ -89,9 +90,9 @@ class TrainConfig:
 @dataclass(frozen=True)
 class EvalConfig:
     every: int = 0  # steps; 0 disables the evaluation hook
-    subset: str | None = None
-    max_images: int = 64
-    select_by: str = "l1"  # l1 | fid | score
+    max_images: int = 64  # the first this many names of data.holdout are rendered and judged
+    select_by: str = "l1"  # a metric of paintscape.registry.METRICS: l1 | class_color_error | fid | kid | mask_accuracy | mean_iou | score
+    on_training_images: bool = False  # without data.holdout, judge training images (else an error)
     inception_weights: str | None = None
     segmenter: str | None = None
 

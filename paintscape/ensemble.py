@@ -1,18 +1,22 @@
 """Ensembles and selection: from several candidate renderings of each label map (other checkpoints,
-other seeds), keep per map the one a segmenter finds most faithful to the label map (its mask
-accuracy), optionally mixed with the aesthetic score. The report did this by hand with two models."""
+other seeds), keep per map the one a per-image metric of the registry rates best; by default the
+segmenter's mask accuracy (how faithful the photo is to its label map). The report did this by
+hand with two models."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from paintscape.data.io import IMAGE_SUFFIXES, DataError, list_stems, read_image, read_label
-from paintscape.data.transforms import image_to_tensor, resize_label
+from paintscape.data.io import LABEL_SUFFIXES, DataError, list_stems
+from paintscape.evaluate.inputs import FolderInputs
+from paintscape.evaluate.metrics import metric, missing_inputs, rank_key
 from paintscape.io_atomic import atomic_write_text
 
 
@@ -42,42 +46,38 @@ def select_best(
     candidates: list[Path],
     labels_dir: Path,
     out_dir: Path,
-    segmenter_dir: Path,
-    aesthetic: object | None = None,
-    aesthetic_weight: float = 0.0,
-    device: str = "cpu",
+    segmenter_dir: Path | None = None,
+    metric: str = "mask_accuracy",
+    device: str | torch.device = "cpu",
 ) -> list[Choice]:
-    """Score every candidate photo by ``mask_acc + aesthetic_weight * aesthetic`` and copy the best
-    one per label map into ``out_dir``; writes ``choices.csv`` and ``choices.md`` beside them."""
-    from paintscape.evaluate.segmentation_metrics import mask_accuracy
-    from paintscape.evaluate.segmenter import load_segmenter, segment
-
+    """Rate every candidate photo by the per-image ``metric`` and copy the best one per label map
+    into ``out_dir``; writes ``choices.csv`` and ``choices.md`` beside them."""
+    entry = _per_image_metric(metric)
     candidates = expand_candidates(candidates)
-    labels = list_stems(Path(labels_dir), (".png",))
-    if not labels:
-        raise DataError(f"{labels_dir}: no label maps found")
-    files = [list_stems(c, IMAGE_SUFFIXES) for c in candidates]
-    segmenter = load_segmenter(segmenter_dir).to(device).eval()
+    models = {}
+    if segmenter_dir is not None:
+        from paintscape.evaluate.segmenter import load_segmenter, segment
+
+        models["segmenter"] = partial(segment, load_segmenter(segmenter_dir, device))
+    per_candidate: list[dict[str, float]] = []
+    files: list[dict[str, Path]] = []
+    for directory in candidates:
+        inputs = FolderInputs(directory, labels_dir, device=device, batch_size=8, **models)
+        missing = missing_inputs(entry.name, inputs.available)
+        if missing:
+            raise ValueError(f"select --metric {entry.name} needs {', '.join(missing)} (e.g. --segmenter for mask_accuracy)")
+        per_candidate.append(entry["per_image"](inputs))
+        files.append({name: path for name, path, _ in inputs.pairs})
+    label_names = list_stems(Path(labels_dir), LABEL_SUFFIXES)
     choices: list[Choice] = []
-    for name, label_path in labels.items():
-        label = read_label(label_path)
-        scores: dict[str, float] = {}
-        for directory, found in zip(candidates, files):
-            if name not in found:
-                continue
-            photo = read_image(found[name])
-            image = image_to_tensor(photo)[None].to(device)
-            predicted = segment(segmenter, image)[0].cpu().numpy()
-            target = resize_label(label, photo.shape[:2])
-            score = float(mask_accuracy(target[None], predicted[None]))
-            if aesthetic is not None and aesthetic_weight:
-                score += aesthetic_weight * float(aesthetic.score(image)[0])
-            scores[str(directory)] = score
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, label_path in label_names.items():
+        scores = {str(c): values[name] for c, values in zip(candidates, per_candidate) if name in values}
         if not scores:
             raise DataError(f"no candidate folder has a photo for label map {label_path.name}")
-        best = max(scores, key=scores.get)
+        rated = {c: v for c, v in scores.items() if not math.isnan(v)} or scores
+        best = min(rated, key=lambda c: rank_key(entry.name, rated[c]))
         source = files[[str(c) for c in candidates].index(best)][name]
-        out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, out_dir / source.name)
         choices.append(Choice(name, best, scores))
     names = [str(c) for c in candidates]
@@ -86,7 +86,17 @@ def select_best(
     wins = {n: sum(c.chosen == n for c in choices) for n in names}
     mean = {n: np.nanmean([c.scores.get(n, np.nan) for c in choices]) for n in names}
     chosen_mean = float(np.mean([c.scores[c.chosen] for c in choices]))
-    md = ["| candidate | chosen for | mean score |", "|---|---:|---:|"] + [f"| {n} | {wins[n]} | {mean[n]:.4f} |" for n in names]
+    md = [f"| candidate | chosen for | mean {entry.name} |", "|---|---:|---:|"] + [f"| {n} | {wins[n]} | {mean[n]:.4f} |" for n in names]
     md.append(f"| **selection** | {len(choices)} | {chosen_mean:.4f} |")
     atomic_write_text(out_dir / "choices.md", "\n".join(md) + "\n")
     return choices
+
+
+def _per_image_metric(name: str):
+    entry = metric(name)
+    if entry.metadata.get("per_image") is None:
+        from paintscape.registry import METRICS
+
+        usable = [e.name for e in METRICS.entries() if e.metadata.get("per_image") is not None]
+        raise ValueError(f"select --metric {name}: not a per-image metric; use one of {', '.join(usable)}")
+    return entry

@@ -42,10 +42,11 @@ def _shape(out: object) -> str:
 
 def summarize(config: Config) -> list[NetworkSummary]:
     """Builds the networks on the ``meta`` device (no memory, no weights) and counts a batch-1 forward."""
-    from paintscape.train.trainer import build_networks
+    from paintscape.train.networks import build_discriminator, build_generator_from_config
 
     with torch.device("meta"):
-        generator, discriminator, spec = build_networks(config)
+        generator, spec = build_generator_from_config(config)
+        discriminator = build_discriminator(config)
     generator.eval()
     discriminator.eval()
     H, W = config.data.size

@@ -19,6 +19,7 @@ from torch import Tensor
 from paintscape.checkpoint import load_generator
 from paintscape.data.io import read_image, read_label
 from paintscape.data.transforms import image_to_tensor, resize_image, resize_label, tensor_to_image
+from paintscape.devices import resolve_device
 from paintscape.labels import NUM_CLASSES, LabelError, decode, one_hot
 from paintscape.models.base import Generator, GeneratorSpec
 
@@ -59,8 +60,7 @@ class Painter:
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> Painter:
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = resolve_device(device)
         generator, spec = load_generator(path, device=device)
         return cls(generator, spec, device, precision)
 

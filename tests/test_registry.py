@@ -130,3 +130,23 @@ def test_a_bad_spec_is_one_line_naming_the_file(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(safetensors_save({"w": torch.zeros(1)}, metadata={SPEC_KEY: json.dumps({"name": "spade", "args": {}})}))
     with pytest.raises(CheckpointError, match=r"bad\.safetensors: not a valid generator spec.*image_size"):
         load_generator(tmp_path / "bad.safetensors")
+
+
+def test_registries_share_one_shape():
+    import paintscape.evaluate.metrics  # noqa: F401  (registers the metrics)
+    from paintscape.registry import METRICS, Registry
+
+    registry = Registry("widget", required=("colour",))
+    with pytest.raises(ValueError, match="widget 'a' must declare colour"):
+        registry.register("a")
+    registry.register("a", colour="red")(dict)
+    with pytest.raises(ValueError, match="widget 'a' is registered twice"):
+        registry.register("a", colour="blue")(dict)
+    assert registry.entry("a")["colour"] == "red" and registry.build("a", x=1) == {"x": 1}
+    registry.unregister("a")
+    with pytest.raises(ValueError, match=r"unknown widget 'a'; valid names: \(none\)"):
+        registry.get("a")
+    assert [e.name for e in METRICS][:2] == ["mask_accuracy", "mean_iou"]  # registration order, for tables
+    for entry in METRICS:
+        assert set(entry["needs"]) <= {"generated", "labels", "targets", "real", "segmenter", "inception", "aesthetic"}
+        assert isinstance(entry["higher_is_better"], bool) and entry["title"]

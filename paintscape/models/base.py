@@ -110,6 +110,7 @@ class GeneratorSpec:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.family,
@@ -159,7 +160,13 @@ class GeneratorSpec:
     def build_kwargs(self) -> dict[str, Any]:
         """``args`` as the constructor takes them: every ``image_size``, also inside nested argument
         mappings (a remapped generator's ``inner_args``), as an ``(H, W)`` tuple."""
-        return _constructor_value(dict(self.args))
+        return constructor_kwargs(self.args)
+
+
+def constructor_kwargs(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments stored as JSON data -> as constructors take them: every ``image_size`` (also in
+    nested mappings) an ``(H, W)`` tuple. The one place sizes turn from lists back into tuples."""
+    return _constructor_value(dict(args))
 
 
 def _constructor_value(value: Any, key: str = "") -> Any:
