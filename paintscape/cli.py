@@ -115,12 +115,19 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, help="e.g. generator.onnx")
     p.add_argument("--opset", type=int, default=17)
 
+    import paintscape.reference  # noqa: F401  (registers the converters: the presets)
+    from paintscape.registry import CONVERTERS
+
+    presets = "; ".join(f"{e.name}: {e['description']}" for e in CONVERTERS.entries())
     p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file")
-    p.add_argument("preset", choices=("spade-ade20k", "spade", "tsit", "pix2pix"), help="spade-ade20k: NVIDIA's ADE20K model fed landscape label maps")
+    p.add_argument("preset", choices=CONVERTERS.names(), help=presets)
     p.add_argument("checkpoint", type=Path, help="the reference latest_net_G.pth")
     p.add_argument("--out", type=Path, required=True, help="e.g. models/spade_ade20k.safetensors")
     p.add_argument("--size", type=parse_size, default=(384, 512), help="WIDTHxHEIGHT to render at (default 512x384)")
     p.add_argument("--encoder", type=Path, default=None, help="the reference latest_net_E.pth of a VAE model")
+    p.add_argument("--no-encoder", action="store_true", help="convert a VAE model without its encoder (style photos are then refused)")
+    p.add_argument("--num-upsampling-layers", choices=("normal", "more", "most"), default=None,
+                   help="spade/tsit: the reference's --num_upsampling_layers, when the weights cannot tell it (printed when assumed)")
 
     p = sub.add_parser("paint", help="web page to paint label maps and see the landscape (on 127.0.0.1)")
     p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
@@ -377,10 +384,15 @@ def run_select(args: argparse.Namespace) -> int:
 
 @command("convert-reference")
 def run_convert_reference(args: argparse.Namespace) -> int:
-    from paintscape.released import convert_reference
+    from paintscape.reference.released import convert_reference
 
-    spec = convert_reference(args.preset, args.checkpoint, args.out, image_size=args.size, encoder=args.encoder)
-    print(f"wrote {args.out} ({spec.family}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
+    conversion = convert_reference(
+        args.preset, args.checkpoint, args.out, image_size=args.size, encoder=args.encoder, no_encoder=args.no_encoder,
+        num_upsampling_layers=args.num_upsampling_layers,
+    )  # fmt: skip
+    for note in conversion.notes:
+        print(f"assumed {note}")
+    print(f"wrote {args.out} ({conversion.spec.family}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
     return 0
 
 

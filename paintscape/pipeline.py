@@ -28,6 +28,10 @@ class StyleRequired(ValueError):
     """The model has a style stream and was called without a reference photo."""
 
 
+class StyleRefused(ValueError):
+    """A style photo was given to a model with no trained way to use it (converted with --no-encoder)."""
+
+
 def _as_label(label: Any) -> np.ndarray:
     if isinstance(label, str | Path):
         return read_label(label)
@@ -70,7 +74,8 @@ class Painter:
 
     @property
     def has_encoder(self) -> bool:
-        return self.generator.encoder is not None
+        """Whether a style photo steers the output through a trained VAE encoder."""
+        return self.generator.encoder is not None and not self.spec.style_encoder_absent
 
     @property
     def z_dim(self) -> int:
@@ -83,6 +88,11 @@ class Painter:
         seeds = list(range(B)) if seeds is None else seeds
         if self.uses_style and styles is None:
             raise StyleRequired("this model has a style stream and needs a reference photo for every label map (--style refs.json)")
+        if styles is not None and not self.uses_style and self.spec.style_encoder_absent:
+            raise StyleRefused(
+                f"this generator was converted from {self.spec.extra.get('converted_from', 'a reference file')} without its "
+                "style encoder (--no-encoder): it cannot follow a style photo; render without --style, or convert again with --encoder"
+            )
         labels = labels.to(self.device)
         styles = styles.to(self.device) if styles is not None else None
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")

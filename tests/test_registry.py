@@ -139,10 +139,15 @@ def test_registries_share_one_shape():
     registry = Registry("widget", required=("colour",))
     with pytest.raises(ValueError, match="widget 'a' must declare colour"):
         registry.register("a")
-    registry.register("a", colour="red")(dict)
+    def widget(*, size: int = 1) -> dict:
+        return {"size": size}
+
+    registry.register("a", colour="red")(widget)
     with pytest.raises(ValueError, match="widget 'a' is registered twice"):
-        registry.register("a", colour="blue")(dict)
-    assert registry.entry("a")["colour"] == "red" and registry.build("a", x=1) == {"x": 1}
+        registry.register("a", colour="blue")(widget)
+    assert registry.entry("a")["colour"] == "red" and registry.build("a", size=2) == {"size": 2}
+    with pytest.raises(ValueError, match="widget 'a' takes no argument 'colour'; accepted: size"):
+        registry.build("a", colour="green")
     registry.unregister("a")
     with pytest.raises(ValueError, match=r"unknown widget 'a'; valid names: \(none\)"):
         registry.get("a")

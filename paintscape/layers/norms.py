@@ -24,3 +24,10 @@ def normalization(kind: str, channels: int, affine: bool = False) -> nn.Module:
     if kind == "none":
         return nn.Identity()
     raise ValueError(f"unknown normalization {kind!r}; valid: {', '.join(NORM_KINDS)}")
+
+
+def conv_normalization(kind: str, channels: int) -> nn.Module:
+    """The norm after a plain (non-SPADE) convolution, with the references' one rule for its
+    parameters (SPADE's ``get_nonspade_norm_layer``, pix2pix's ``norm_layer``): batch norms learn a
+    scale and shift, instance norms do not; ``none`` is the identity."""
+    return normalization(kind, channels, affine=kind in ("batch", "syncbatch"))

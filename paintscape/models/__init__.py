@@ -1,3 +1,3 @@
 """Importing this package registers every network in paintscape.registry."""
 
-from paintscape.models import encoders, patchgan, pix2pix, remapped, spade, tsit  # noqa: F401
+from paintscape.models import encoders, multiscale, patchgan, pix2pix, remapped, spade, tsit  # noqa: F401

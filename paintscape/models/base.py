@@ -89,6 +89,10 @@ class Generator(nn.Module):
         return mu + noise * torch.exp(0.5 * logvar)
 
 
+#: ``GeneratorSpec.extra["style_encoder"]`` of a VAE generator converted without its encoder file.
+STYLE_ENCODER_ABSENT = "absent"
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """What a checkpoint stores to rebuild its generator: plain JSON, no pickle.
@@ -110,6 +114,11 @@ class GeneratorSpec:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def style_encoder_absent(self) -> bool:
+        """True for a VAE generator converted without its encoder (``convert-reference --no-encoder``):
+        its encoder holds untrained weights, so no style photo may steer it."""
+        return self.extra.get("style_encoder") == STYLE_ENCODER_ABSENT
 
     def to_dict(self) -> dict[str, Any]:
         return {
