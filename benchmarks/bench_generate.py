@@ -1,4 +1,4 @@
-"""Seconds per image of a full-width generator forward through ``paintscape.pipeline.Painter``.
+"""Seconds per image of a full-width generator forward through ``paintscape.inference.painter.Painter``.
 
 The generator is the EMA copy the trainer keeps (what checkpoints export), in eval mode, fp32 by
 default; one timed call is ``Painter.render`` on a batch of label maps (one-hot, forward, no grad).
@@ -22,7 +22,7 @@ import time
 import torch
 
 from paintscape.config import load_config
-from paintscape.pipeline import Painter
+from paintscape.inference.painter import Painter
 from paintscape.train.ema import EMA
 from paintscape.train.networks import build_generator_from_config
 

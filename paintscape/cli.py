@@ -222,8 +222,8 @@ def run_check_data(args: argparse.Namespace) -> int:
 
 @command("curate")
 def run_curate(args: argparse.Namespace) -> int:
-    from paintscape.curate import curate
     from paintscape.curation.config import load_curation_config
+    from paintscape.curation.pipeline import curate
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -253,7 +253,7 @@ def run_train(args: argparse.Namespace) -> int:
 @command("inspect")
 def run_inspect(args: argparse.Namespace) -> int:
     from paintscape.config import load_config
-    from paintscape.model_summary import format_table, summarize
+    from paintscape.train.summary import format_table, summarize
 
     config = load_config(args.config, args.overrides)
     print(format_table(summarize(config), config.data.size))
@@ -263,8 +263,8 @@ def run_inspect(args: argparse.Namespace) -> int:
 @command("generate")
 def run_generate(args: argparse.Namespace) -> int:
     from paintscape.data.dataset import read_style_map
-    from paintscape.generate import generate_folder, write_archive
-    from paintscape.pipeline import Painter
+    from paintscape.inference.generate import generate_folder, write_archive
+    from paintscape.inference.painter import Painter
 
     device = args.device
     painter = Painter.from_checkpoint(args.checkpoint, device=device)
@@ -280,7 +280,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 @command("export")
 def run_export(args: argparse.Namespace) -> int:
-    from paintscape.export import export_onnx
+    from paintscape.inference.export import export_onnx
 
     info = export_onnx(args.checkpoint, args.out, opset=args.opset)
     print(f"wrote {args.out}: inputs {', '.join(info['inputs'])}; output image (1, 3, {info['size'][0]}, {info['size'][1]})")
@@ -309,7 +309,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
 @command("paint")
 def run_paint(args: argparse.Namespace) -> int:
-    from paintscape.pipeline import Painter
+    from paintscape.inference.painter import Painter
     from paintscape.web.server import PaintServer
 
     painter = Painter.from_checkpoint(args.checkpoint, device=args.device)
@@ -374,7 +374,7 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
 @command("select")
 def run_select(args: argparse.Namespace) -> int:
     from paintscape.devices import resolve_device
-    from paintscape.ensemble import select_best
+    from paintscape.inference.ensemble import select_best
 
     choices = select_best(args.candidates, args.labels, args.out, args.segmenter, metric=args.metric, device=resolve_device(args.device))
     print((args.out / "choices.md").read_text())

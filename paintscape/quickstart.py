@@ -134,8 +134,8 @@ def quickstart(
     ``evaluate``; so ``paintscape evaluate`` on the same files reports the same mask accuracy."""
     from paintscape.checkpoint import build_generator, load_generator, save_generator
     from paintscape.evaluate.segmenter import train_segmenter
-    from paintscape.generate import generate_folder
-    from paintscape.pipeline import Painter
+    from paintscape.inference.generate import generate_folder
+    from paintscape.inference.painter import Painter
     from paintscape.train.trainer import train
 
     out = Path(out)

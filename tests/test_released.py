@@ -10,9 +10,9 @@ from conftest import striped_label
 import paintscape.models  # noqa: F401
 import paintscape.reference  # noqa: F401
 from paintscape.cli import main
+from paintscape.inference.painter import Painter
 from paintscape.labels import NUM_CLASSES, one_hot
 from paintscape.models.base import GeneratorSpec
-from paintscape.pipeline import Painter
 from paintscape.reference import pix2pix, spade, tsit
 from paintscape.reference.spade import GENERATOR_RENAMES, ade20k_generator_input
 from paintscape.reference.state import encoder_key_map
