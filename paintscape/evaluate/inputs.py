@@ -125,9 +125,8 @@ class MetricInputs(ABC):
             have.add("targets")
         if self.has_real():
             have.add("real")
-        for kind in ("segmenter", "inception", "aesthetic"):
-            if getattr(self, kind) is not None:
-                have.add(kind)
+        models = {"segmenter": self.segmenter, "inception": self.inception, "aesthetic": self.aesthetic}
+        have.update(kind for kind, model in models.items() if model is not None)
         return frozenset(have)
 
     def value(self, metric: str) -> float:

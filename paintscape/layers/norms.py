@@ -7,18 +7,18 @@ from torch import nn
 NORM_KINDS = ("batch", "syncbatch", "instance", "none")
 
 
-def normalization(kind: str, channels: int, affine: bool = False) -> nn.Module:
-    """The normalisation layer ``kind`` over ``channels``.
+class SyncableBatchNorm2d(nn.BatchNorm2d):
+    """``norm="syncbatch"``: a plain batch norm that the trainer turns into ``nn.SyncBatchNorm`` under
+    DDP on GPUs (PyTorch's own ``convert_sync_batchnorm``), so the same module serves one GPU, many
+    GPUs and CPU tests (SyncBatchNorm itself refuses to run outside a process group)."""
 
-    ``syncbatch`` builds ``nn.BatchNorm2d``: PyTorch's own ``nn.SyncBatchNorm.convert_sync_batchnorm``
-    turns every batch norm into a synchronised one when the trainer wraps the model in DDP, so the
-    same module serves one GPU, many GPUs and CPU tests (SyncBatchNorm itself refuses to run outside
-    a process group). The kind is remembered on the module so the trainer knows what to convert.
-    """
-    if kind in ("batch", "syncbatch"):
-        layer: nn.Module = nn.BatchNorm2d(channels, affine=affine)
-        layer.paintscape_sync = kind == "syncbatch"  # type: ignore[attr-defined]
-        return layer
+
+def normalization(kind: str, channels: int, affine: bool = False) -> nn.Module:
+    """The normalisation layer ``kind`` over ``channels`` (``syncbatch``: :class:`SyncableBatchNorm2d`)."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=affine)
+    if kind == "syncbatch":
+        return SyncableBatchNorm2d(channels, affine=affine)
     if kind == "instance":
         return nn.InstanceNorm2d(channels, affine=affine)
     if kind == "none":

@@ -29,7 +29,13 @@ from torch import Tensor, nn
 from paintscape.labels import NUM_CLASSES, to_ade20k
 from paintscape.models.multiscale import MultiscaleDiscriminator
 from paintscape.models.spade import UPSAMPLINGS, SPADEGenerator, latent_size
-from paintscape.reference.state import ReferenceConverter, ReferenceWeightsError, convert_with_key_map, encoder_key_map
+from paintscape.reference.state import (
+    ReferenceConverter,
+    ReferenceWeightsError,
+    convert_with_key_map,
+    encoder_key_map,
+    with_encoder_state,
+)
 from paintscape.registry import CONVERTERS
 
 #: Reference generator prefixes -> ours (everything below a block keeps its name).
@@ -94,16 +100,8 @@ def _hint(reference_key: str, shape: tuple[int, ...] | None) -> str:
 def load_generator_state(generator: SPADEGenerator, state: Mapping[str, Tensor], encoder_state: Mapping[str, Tensor] | None = None) -> SPADEGenerator:
     """A reference ``netG`` (and ``netE`` for a VAE generator) into ``generator``, which is returned.
     Without ``encoder_state`` a VAE generator's encoder keeps its weights (z then comes from N(0, I))."""
-    ours = generator.state_dict()
-    converted = convert_with_key_map(state, ours, generator_key_map(generator), "SPADE generator (netG)", _hint)
-    if generator.encoder is not None:
-        if encoder_state is None:
-            converted.update({k: v for k, v in ours.items() if k.startswith("encoder.")})
-        else:
-            converted.update(convert_with_key_map(encoder_state, ours, encoder_key_map(generator.encoder, "encoder."), "SPADE encoder (netE)", _hint))
-    elif encoder_state is not None:
-        raise ReferenceWeightsError("an encoder state dict was given but the generator has no encoder; build it with use_vae=True")
-    generator.load_state_dict(converted)
+    converted = convert_with_key_map(state, generator.state_dict(), generator_key_map(generator), "SPADE generator (netG)", _hint)
+    generator.load_state_dict(with_encoder_state(converted, generator, encoder_state, "SPADE encoder (netE)", _hint))
     return generator
 
 

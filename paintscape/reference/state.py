@@ -99,6 +99,23 @@ def convert_with_key_map(
     return converted
 
 
+def with_encoder_state(
+    converted: dict[str, Tensor], generator: nn.Module, encoder_state: Mapping[str, Tensor] | None, what: str, hint: Hint
+) -> dict[str, Tensor]:
+    """``converted`` (a generator's tensors, encoder excluded) completed with its VAE encoder's:
+    from the reference ``encoder_state`` (SPADE's and TSIT's ``netE``), or, without one, the
+    encoder's current weights. An encoder state for a generator without encoder is an error."""
+    encoder = generator.encoder
+    if encoder is None:
+        if encoder_state is not None:
+            raise ReferenceWeightsError("an encoder state dict was given but the generator has no encoder; build it with use_vae=True")
+        return converted
+    ours = generator.state_dict()
+    if encoder_state is None:
+        return {**converted, **{k: v for k, v in ours.items() if k.startswith("encoder.")}}
+    return {**converted, **convert_with_key_map(encoder_state, ours, encoder_key_map(encoder, "encoder."), what, hint)}
+
+
 def encoder_key_map(encoder: nn.Module, prefix: str = "") -> dict[str, str]:
     """Our :class:`~paintscape.models.encoders.ConvEncoder` key (with ``prefix``) -> the reference's.
 

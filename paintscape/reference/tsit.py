@@ -27,7 +27,12 @@ from torch import Tensor
 
 from paintscape.labels import NUM_CLASSES
 from paintscape.models.tsit import NUM_UPSAMPLINGS, SIZE_MULTIPLE, TSITGenerator
-from paintscape.reference.state import ReferenceConverter, ReferenceWeightsError, convert_with_key_map, encoder_key_map
+from paintscape.reference.state import (
+    ReferenceConverter,
+    ReferenceWeightsError,
+    convert_with_key_map,
+    with_encoder_state,
+)
 from paintscape.registry import CONVERTERS
 
 
@@ -58,16 +63,8 @@ def convert_generator_state(state: Mapping[str, Tensor], generator: TSITGenerato
 def load_generator_state(generator: TSITGenerator, state: Mapping[str, Tensor], encoder_state: Mapping[str, Tensor] | None = None) -> TSITGenerator:
     """A reference ``net_G`` (and ``net_E`` for a VAE generator) into ``generator``, which is returned. Without
     ``encoder_state`` a VAE generator's encoder keeps its weights (z then comes from N(0, I))."""
-    ours = generator.state_dict()
     converted = convert_generator_state(state, generator)
-    if generator.encoder is not None:
-        if encoder_state is None:
-            converted.update({k: v for k, v in ours.items() if k.startswith("encoder.")})
-        else:
-            converted.update(convert_with_key_map(encoder_state, ours, encoder_key_map(generator.encoder, "encoder."), "TSIT encoder (net_E)", _hint))
-    elif encoder_state is not None:
-        raise ReferenceWeightsError("an encoder state dict was given but the generator has no encoder; build it with use_vae=True")
-    generator.load_state_dict(converted, strict=True)
+    generator.load_state_dict(with_encoder_state(converted, generator, encoder_state, "TSIT encoder (net_E)", _hint))
     return generator
 
 

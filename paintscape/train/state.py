@@ -20,6 +20,7 @@ from torch import nn
 
 from paintscape.checkpoint import CheckpointError, load_state_strict
 from paintscape.config import Config, config_to_dict
+from paintscape.layers.norms import SyncableBatchNorm2d
 from paintscape.models.base import Generator
 from paintscape.train.distributed import DistInfo, unwrap
 from paintscape.train.ema import EMA
@@ -103,7 +104,7 @@ class TrainingState:
             self.networks[name] = module
 
     def _sync_batchnorm(self, module: nn.Module) -> None:
-        if not any(getattr(m, "paintscape_sync", False) for m in module.modules()):
+        if not any(isinstance(m, SyncableBatchNorm2d) for m in module.modules()):
             return
         if self.device.type != "cuda":
             # PyTorch's SyncBatchNorm runs on GPUs only; on CPU (gloo) each process keeps its own
