@@ -209,3 +209,12 @@ def test_speed_and_memory_switches_train(data, tmp_path):
     assert result.steps == 2 and all(v == v for v in result.last_terms.values())
     with pytest.raises(ValueError, match="multiple of world size x grad_accumulation"):
         train(tiny_config(data, "train.grad_accumulation=3"), tmp_path / "run2", progress=False)
+
+
+def test_fp16_steps_every_role_through_one_gradient_scaler(data, tmp_path):
+    config = tiny_config(data, "train.precision=fp16", "train.max_grad_norm=1.0", "train.phases[0].steps=2")
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.steps == 2 and all(v == v for v in result.last_terms.values())
+    state = final_state(tmp_path / "run")
+    assert 0 < state["scaler"]["scale"] <= 65536.0  # the scaler ran (and backed off on early overflows)
+    assert set(state["optimizers"]) == {"generator", "discriminator"}
