@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 
 from paintscape.cli import parse_size
-from paintscape.curate import curate
 from paintscape.curation.config import load_curation_config
+from paintscape.curation.pipeline import curate
 from paintscape.curation.planted import detector_scores, markdown_table, write_planted_dataset
 
 

@@ -1,4 +1,4 @@
-"""Seconds per image of a full-width generator forward through ``paintscape.pipeline.Painter``.
+"""Seconds per image of a full-width generator forward through ``paintscape.inference.painter.Painter``.
 
 The generator is the EMA copy the trainer keeps (what checkpoints export), in eval mode, fp32 by
 default; one timed call is ``Painter.render`` on a batch of label maps (one-hot, forward, no grad).
@@ -22,9 +22,9 @@ import time
 import torch
 
 from paintscape.config import load_config
-from paintscape.pipeline import Painter
+from paintscape.inference.painter import Painter
 from paintscape.train.ema import EMA
-from paintscape.train.trainer import build_networks
+from paintscape.train.networks import build_generator_from_config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_train import REPO, family_overrides  # noqa: E402
@@ -44,7 +44,7 @@ def main() -> None:
     config_file, overrides = family_overrides(args.family, size, args.batch, 0)
     config = load_config(REPO / config_file, overrides)
     torch.manual_seed(0)
-    generator, _, spec = build_networks(config)
+    generator, spec = build_generator_from_config(config)
     ema = EMA(generator, 10_000.0)  # the copy the trainer keeps
     del generator
     painter = Painter(ema.model, spec, device=args.device, precision=args.precision)

@@ -77,7 +77,7 @@ def measure(args: argparse.Namespace) -> dict:
         write_dataset(str(root), 4, size=size, seed=0, workers=1, progress=False)
         config = load_config(REPO / config_file, overrides + [f"data.root={root}"])
         trainer = Trainer(config, Path(tmp) / "run", progress=False, check_data=False)
-        trainer._setup()
+        trainer.setup()
         device = trainer.device
         weights = dict(config.loss.weights)
         gen = torch.Generator().manual_seed(0)
@@ -88,22 +88,20 @@ def measure(args: argparse.Namespace) -> dict:
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         wall, cpu = [], []
-        trainer.generator.train()
-        trainer.discriminator.train()
+        trainer.state.train_mode()
         for step in range(args.warmup + args.steps):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t0, c0 = time.perf_counter(), time.process_time()
             trainer.train_step(batch, weights)
-            if trainer.ema is not None:
-                trainer.ema.update(trainer.generator, args.batch, (step + 1) * args.batch)
+            trainer.state.advance(args.batch)  # the step counter and the EMA update
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             print(f"step {step}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU", file=sys.stderr, flush=True)
-        if trainer.writer is not None:
-            trainer.writer.close()
+        if trainer.log is not None:
+            trainer.log.close()
     timed = slice(args.warmup, None)
     result = {
         "impl": "paintscape",

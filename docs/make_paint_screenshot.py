@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from paintscape import Painter
 from paintscape.labels import CLASS_IDS
-from paintscape.pipeline import Painter
 from paintscape.web.server import PaintServer
 
 BROWSER_ARGS = [

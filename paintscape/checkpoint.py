@@ -28,6 +28,7 @@ from safetensors.torch import save as safetensors_save
 from torch import nn
 
 from paintscape.io_atomic import atomic_write, atomic_write_bytes, atomic_write_text
+from paintscape.models.base import Generator, GeneratorSpec
 from paintscape.registry import GENERATORS
 
 SPEC_KEY = "paintscape_spec"
@@ -37,13 +38,15 @@ class CheckpointError(ValueError):
     """A checkpoint path is missing, incomplete or does not match the network it is loaded into."""
 
 
-def save_generator(path: str | Path, generator: nn.Module, spec: dict[str, Any]) -> None:
-    """Generator weights as safetensors; ``spec`` (registry name, args, ...) goes in the metadata."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    atomic_write_bytes(path, safetensors_save(tensors, metadata={SPEC_KEY: json.dumps(spec)}))
+def save_generator(path: str | Path, weights: nn.Module | dict[str, torch.Tensor], spec: GeneratorSpec) -> None:
+    """Generator weights (a module or its state dict) as safetensors, ``spec`` as JSON in the metadata."""
+    state = weights.state_dict() if isinstance(weights, nn.Module) else weights
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    atomic_write_bytes(path, safetensors_save(tensors, metadata={SPEC_KEY: spec.to_json()}))
 
 
-def read_generator_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def read_generator_file(path: str | Path) -> tuple[dict[str, torch.Tensor], GeneratorSpec]:
+    """The weights and the spec of a generator file (this version's spec or an older one)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: generator file not found")
@@ -52,19 +55,23 @@ def read_generator_file(path: str | Path) -> tuple[dict[str, torch.Tensor], dict
         tensors = safetensors_load(data)
         header_len = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
-        spec = json.loads(metadata[SPEC_KEY])
+        text = metadata[SPEC_KEY]
     except (SafetensorError, KeyError, ValueError) as exc:
         raise CheckpointError(f"{path}: not a paintscape generator file ({exc})") from None
-    return tensors, spec
+    try:
+        return tensors, GeneratorSpec.from_json(text, source=str(path))
+    except ValueError as exc:
+        raise CheckpointError(str(exc)) from None
 
 
-def build_generator(spec: dict[str, Any]) -> nn.Module:
+def build_generator(spec: GeneratorSpec) -> Generator:
+    """A fresh generator of ``spec``'s family and arguments (random weights)."""
     import paintscape.models  # noqa: F401  (registers the networks)
 
-    return GENERATORS.build(spec["name"], **spec.get("args", {}))
+    return GENERATORS.build(spec.family, **spec.build_kwargs())
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tuple[Generator, GeneratorSpec]:
     """Rebuild a generator from a ``.safetensors`` file or a run directory (its latest checkpoint)."""
     path = resolve_generator_path(path)
     tensors, spec = read_generator_file(path)
@@ -146,7 +153,7 @@ class CheckpointManager:
         self.directory = self.run_dir / "checkpoints"
         self.keep_last = keep_last
 
-    def save(self, step: int, state: dict[str, Any], generator: nn.Module, spec: dict[str, Any], tag: str | None = None) -> Path:
+    def save(self, step: int, state: dict[str, Any], generator: nn.Module, spec: GeneratorSpec, tag: str | None = None) -> Path:
         stem = tag or f"step_{step:08d}"
         state_path = self.directory / f"{stem}.pt"
         generator_path = self.directory / f"{stem}.safetensors"

@@ -44,6 +44,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
+    _data_commands(sub)
+    _training_commands(sub)
+    _inference_commands(sub)
+    _evaluation_commands(sub)
+    _app_commands(sub)
+    return parser
+
+
+def _data_commands(sub: argparse._SubParsersAction) -> None:
+    """The commands that read and write datasets."""
     p = sub.add_parser("synth", help="write procedural landscape scenes in the dataset format")
     p.add_argument("out", type=Path, help="dataset folder to create (imgs/ and labels/)")
     p.add_argument("--count", type=int, default=100)
@@ -64,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="threshold override, e.g. --set keep_per_group=3 (repeatable)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
 
+
+def _training_commands(sub: argparse._SubParsersAction) -> None:
+    """The training and what it produces."""
     p = sub.add_parser("train", help="train a model from a YAML config (torchrun for several GPUs)")
     p.add_argument("config", type=Path, help="YAML config, e.g. configs/spade.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.phases[0].epochs=40 data.root=data/x")
@@ -75,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path)
     p.add_argument("overrides", nargs="*")
 
+    p = sub.add_parser("average", help="average the weights of a run's best evaluated checkpoints")
+    p.add_argument("run", type=Path)
+    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--by", default=None, help="the metric ranking them (default: the one the run selected by, eval.select_by)")
+    p.add_argument("--out", type=Path, default=None, help="default: RUN/averaged.safetensors")
+
+
+def _inference_commands(sub: argparse._SubParsersAction) -> None:
+    """The generators at work."""
     p = sub.add_parser("generate", help="label maps -> photos with a trained generator")
     p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
     p.add_argument("labels", type=Path, help="folder of label maps (8/16-bit grayscale or palette PNG)")
@@ -93,15 +115,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, help="e.g. generator.onnx")
     p.add_argument("--opset", type=int, default=17)
 
-    p = sub.add_parser("average", help="average the weights of a run's best evaluated checkpoints")
-    p.add_argument("run", type=Path)
-    p.add_argument("--top", type=int, default=3)
-    p.add_argument("--out", type=Path, default=None, help="default: RUN/averaged.safetensors")
+    import paintscape.reference  # noqa: F401  (registers the converters: the presets)
+    from paintscape.registry import CONVERTERS
 
+    presets = "; ".join(f"{e.name}: {e['description']}" for e in CONVERTERS.entries())
+    p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file")
+    p.add_argument("preset", choices=CONVERTERS.names(), help=presets)
+    p.add_argument("checkpoint", type=Path, help="the reference latest_net_G.pth")
+    p.add_argument("--out", type=Path, required=True, help="e.g. models/spade_ade20k.safetensors")
+    p.add_argument("--size", type=parse_size, default=(384, 512), help="WIDTHxHEIGHT to render at (default 512x384)")
+    p.add_argument("--encoder", type=Path, default=None, help="the reference latest_net_E.pth of a VAE model")
+    p.add_argument("--no-encoder", action="store_true", help="convert a VAE model without its encoder (style photos are then refused)")
+    p.add_argument("--num-upsampling-layers", choices=("normal", "more", "most"), default=None,
+                   help="spade/tsit: the reference's --num_upsampling_layers, when the weights cannot tell it (printed when assumed)")
+
+    p = sub.add_parser("paint", help="web page to paint label maps and see the landscape (on 127.0.0.1)")
+    p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
+
+
+def _evaluation_commands(sub: argparse._SubParsersAction) -> None:
+    """The measuring photos."""
     p = sub.add_parser("evaluate", help="FID, KID, mask accuracy, mIoU, aesthetic and the track's score")
     p.add_argument("generated", type=Path, help="folder of generated photos (same stems as the label maps)")
     p.add_argument("--labels", type=Path, required=True, help="the label maps they were generated from")
     p.add_argument("--real", type=Path, default=None, help="real photos for FID/KID (e.g. the training imgs/)")
+    p.add_argument("--targets", type=Path, default=None, help="the real photo of each label map, same names (L1, colour error)")
     p.add_argument("--segmenter", type=Path, default=None, help="a `paintscape train-segmenter` folder (mask accuracy, mIoU)")
     p.add_argument("--inception", type=Path, default=None, help="pt_inception-2015-12-05-6726825d.pth (FID, KID)")
     p.add_argument("--aesthetic", type=Path, default=None, help="LAION aesthetic MLP .pth (with --aesthetic-clip)")
@@ -126,20 +168,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=0)
 
-    p = sub.add_parser("select", help="per label map, keep the candidate photo a segmenter finds most faithful")
+    p = sub.add_parser("select", help="per label map, keep the candidate photo a per-image metric rates best")
     p.add_argument("candidates", type=Path, nargs="+", help="folders of generated photos (or one with sample_K/ subfolders)")
     p.add_argument("--labels", type=Path, required=True)
-    p.add_argument("--segmenter", type=Path, required=True)
+    p.add_argument("--segmenter", type=Path, default=None, help="a `paintscape train-segmenter` folder (for mask_accuracy)")
+    p.add_argument("--metric", default="mask_accuracy", help="a per-image metric (default mask_accuracy: the segmenter's)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--device", default="auto")
 
-    p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file")
-    p.add_argument("preset", choices=("spade-ade20k", "spade", "tsit", "pix2pix"), help="spade-ade20k: NVIDIA's ADE20K model fed landscape label maps")
-    p.add_argument("checkpoint", type=Path, help="the reference latest_net_G.pth")
-    p.add_argument("--out", type=Path, required=True, help="e.g. models/spade_ade20k.safetensors")
-    p.add_argument("--size", type=parse_size, default=(384, 512), help="WIDTHxHEIGHT to render at (default 512x384)")
-    p.add_argument("--encoder", type=Path, default=None, help="the reference latest_net_E.pth of a VAE model")
 
+def _app_commands(sub: argparse._SubParsersAction) -> None:
+    """The the whole loop in one command."""
     p = sub.add_parser("quickstart", help="synthetic data -> train a small model on CPU -> gallery (no download)")
     p.add_argument("--out", type=Path, default=Path("runs/quickstart"))
     p.add_argument("--minutes", type=float, default=6.0, help="generator training time budget")
@@ -148,16 +187,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-count", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--family", choices=("pix2pix", "spade"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU)")
-
-    p = sub.add_parser("paint", help="web page to paint label maps and see the landscape (on 127.0.0.1)")
-    p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
-
-    return parser
-
 
 @command("synth")
 def run_synth(args: argparse.Namespace) -> int:
@@ -193,8 +222,8 @@ def run_check_data(args: argparse.Namespace) -> int:
 
 @command("curate")
 def run_curate(args: argparse.Namespace) -> int:
-    from paintscape.curate import curate
     from paintscape.curation.config import load_curation_config
+    from paintscape.curation.pipeline import curate
 
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
@@ -224,7 +253,7 @@ def run_train(args: argparse.Namespace) -> int:
 @command("inspect")
 def run_inspect(args: argparse.Namespace) -> int:
     from paintscape.config import load_config
-    from paintscape.model_summary import format_table, summarize
+    from paintscape.train.summary import format_table, summarize
 
     config = load_config(args.config, args.overrides)
     print(format_table(summarize(config), config.data.size))
@@ -234,8 +263,8 @@ def run_inspect(args: argparse.Namespace) -> int:
 @command("generate")
 def run_generate(args: argparse.Namespace) -> int:
     from paintscape.data.dataset import read_style_map
-    from paintscape.generate import generate_folder, write_archive
-    from paintscape.pipeline import Painter
+    from paintscape.inference.generate import generate_folder, write_archive
+    from paintscape.inference.painter import Painter
 
     device = args.device
     painter = Painter.from_checkpoint(args.checkpoint, device=device)
@@ -251,7 +280,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
 @command("export")
 def run_export(args: argparse.Namespace) -> int:
-    from paintscape.export import export_onnx
+    from paintscape.inference.export import export_onnx
 
     info = export_onnx(args.checkpoint, args.out, opset=args.opset)
     print(f"wrote {args.out}: inputs {', '.join(info['inputs'])}; output image (1, 3, {info['size'][0]}, {info['size'][1]})")
@@ -260,9 +289,9 @@ def run_export(args: argparse.Namespace) -> int:
 
 @command("average")
 def run_average(args: argparse.Namespace) -> int:
-    from paintscape.train.selection import average_generators, best_checkpoints
+    from paintscape.train.averaging import average_generators, best_checkpoints
 
-    paths = best_checkpoints(args.run, args.top)
+    paths = best_checkpoints(args.run, args.top, by=args.by)
     out = args.out or args.run / "averaged.safetensors"
     average_generators(paths, out)
     print(f"averaged {len(paths)} checkpoints ({', '.join(p.name for p in paths)}) into {out}")
@@ -280,7 +309,7 @@ def run_quickstart(args: argparse.Namespace) -> int:
 
 @command("paint")
 def run_paint(args: argparse.Namespace) -> int:
-    from paintscape.pipeline import Painter
+    from paintscape.inference.painter import Painter
     from paintscape.web.server import PaintServer
 
     painter = Painter.from_checkpoint(args.checkpoint, device=args.device)
@@ -296,20 +325,15 @@ def run_paint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
-
 @command("evaluate")
 def run_evaluate(args: argparse.Namespace) -> int:
+    from paintscape.devices import resolve_device
     from paintscape.evaluate.report import evaluate_folder, write_report
 
     result = evaluate_folder(
         args.generated, args.labels, real_dir=args.real, segmenter_dir=args.segmenter, inception_weights=args.inception,
-        aesthetic_clip_dir=args.aesthetic_clip, aesthetic_mlp=args.aesthetic, device=_device(args.device),
-        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method,
+        aesthetic_clip_dir=args.aesthetic_clip, aesthetic_mlp=args.aesthetic, device=resolve_device(args.device),
+        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method, targets_dir=args.targets,
     )
     out = args.out or args.generated.parent / "report"
     json_path, md_path = write_report(result, out)
@@ -324,6 +348,7 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
 
     from paintscape.data.dataset import PairedFolder, paired_names
     from paintscape.data.io import read_label
+    from paintscape.devices import resolve_device
     from paintscape.evaluate.segmenter import train_segmenter
 
     size = args.image_size
@@ -340,7 +365,7 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
     train_segmenter(dataset, args.out, size=args.size, steps=steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    device=_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress)
+                    device=resolve_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress)
     bar.close()
     print(f"segmenter saved to {args.out} ({len(dataset)} pairs at {size[1]}x{size[0]})")
     return 0
@@ -348,9 +373,10 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
 
 @command("select")
 def run_select(args: argparse.Namespace) -> int:
-    from paintscape.ensemble import select_best
+    from paintscape.devices import resolve_device
+    from paintscape.inference.ensemble import select_best
 
-    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, device=_device(args.device))
+    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, metric=args.metric, device=resolve_device(args.device))
     print((args.out / "choices.md").read_text())
     print(f"kept {len(choices)} photos in {args.out}; per-map scores in {args.out / 'choices.csv'}")
     return 0
@@ -358,10 +384,15 @@ def run_select(args: argparse.Namespace) -> int:
 
 @command("convert-reference")
 def run_convert_reference(args: argparse.Namespace) -> int:
-    from paintscape.released import convert_reference
+    from paintscape.reference.released import convert_reference
 
-    spec = convert_reference(args.preset, args.checkpoint, args.out, image_size=args.size, encoder=args.encoder)
-    print(f"wrote {args.out} ({spec['name']}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
+    conversion = convert_reference(
+        args.preset, args.checkpoint, args.out, image_size=args.size, encoder=args.encoder, no_encoder=args.no_encoder,
+        num_upsampling_layers=args.num_upsampling_layers,
+    )  # fmt: skip
+    for note in conversion.notes:
+        print(f"assumed {note}")
+    print(f"wrote {args.out} ({conversion.spec.family}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
     return 0
 
 

@@ -160,6 +160,7 @@ class DataConfig(Checked):
 
 @dataclass(frozen=True)
 class LossConfig(Checked):
+    objective: str = "gan"  # training objective (paintscape.registry.OBJECTIVES): what one step computes
     adversarial: str = "hinge"  # hinge | ls | bce
     # weights of the named generator terms; a zero weight skips the term's computation
     weights: dict[str, float] = setting(rule=at_least(0, off="term skipped"), factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
@@ -211,9 +212,9 @@ class TrainConfig(Checked):
 @dataclass(frozen=True)
 class EvalConfig(Checked):
     every: int = setting(0, at_least(0, off="no evaluation hook"))  # steps
-    subset: str | None = None
-    max_images: int = setting(64, at_least(1))
-    select_by: str = "l1"  # l1 | fid | score
+    max_images: int = setting(64, at_least(1))  # the first this many names of data.holdout are rendered and judged
+    select_by: str = "l1"  # a metric of paintscape.registry.METRICS: l1 | class_color_error | fid | kid | mask_accuracy | mean_iou | score
+    on_training_images: bool = False  # without data.holdout, judge training images (else an error)
     inception_weights: str | None = None
     segmenter: str | None = None
 

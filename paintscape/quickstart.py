@@ -3,9 +3,10 @@
 1. writes synthetic scenes: a training set and a held-out test set (other seeds);
 2. trains a small generator for a fixed time budget, then a SegFormer on the training photos;
 3. renders the held-out label maps with the EMA generator and with the same network untrained;
-4. measures each: the segmenter's mask accuracy / mIoU against the label maps (the track's
-   measure), per-class mean-colour error and L1 against the real held-out photos; writes a gallery
-   (label | real | generated | untrained) as PNG and HTML with those figures.
+4. measures each with every metric of the registry these allow: the segmenter's mask accuracy /
+   mIoU against the label maps (the track's measure), per-class mean-colour error and L1 against the
+   real held-out photos; writes a gallery (label | real | generated | untrained) as PNG and HTML
+   with those figures.
 """
 
 from __future__ import annotations
@@ -18,14 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import paintscape.evaluate.metrics  # noqa: F401  (registers the metrics)
 from paintscape.config import Config, load_config
 from paintscape.data.contact_sheet import contact_sheet
 from paintscape.data.dataset import PairedFolder
 from paintscape.data.synthetic import write_dataset
 from paintscape.data.transforms import tensor_to_image
-from paintscape.evaluate.color_error import class_color_error
 from paintscape.io_atomic import atomic_save_image, atomic_write_text
 from paintscape.labels import colorize
+from paintscape.registry import METRICS
 
 SIZE = (96, 128)  # (H, W): small enough for 2 CPU cores, large enough to see a landscape
 TEST_SEED_OFFSET = 1_000_000  # held-out scenes use seeds no training scene uses
@@ -78,20 +80,24 @@ def read_set(directory: Path, dataset: PairedFolder) -> list[np.ndarray]:
     return [read_image(find_image(directory, name)) for name in dataset.names]
 
 
-def measure(generated: list[np.ndarray], dataset: PairedFolder) -> dict[str, float]:
-    color, l1 = [], []
-    for photo, i in zip(generated, range(len(dataset))):
-        item = dataset[i]
-        real = tensor_to_image(item["image"])
-        color.append(class_color_error(photo, real, item["label"].numpy().astype(np.uint8)))
-        l1.append(np.abs(photo.astype(np.float64) - real.astype(np.float64)).mean())
-    return {"class_color_error": float(np.nanmean(color)), "l1": float(np.mean(l1))}
+def measure(generated_dir: Path, labels_dir: Path, segmenter_dir: Path | None, targets_dir: Path | None) -> dict[str, float]:
+    """Every registered metric the segmenter and (when given) the real photos allow, by name."""
+    from paintscape.evaluate.report import evaluate_folder
+
+    metrics = evaluate_folder(generated_dir, labels_dir, segmenter_dir=segmenter_dir, targets_dir=targets_dir)["metrics"]
+    return {name: value for name, value in metrics.items() if name in METRICS}
 
 
-ROWS = (("mask_accuracy", "segmenter mask accuracy (higher is better)", "{:.3f}"),
-        ("mean_iou", "segmenter mIoU (higher is better)", "{:.3f}"),
-        ("class_color_error", "per-class colour error, 0..255 (lower is better)", "{:.1f}"),
-        ("l1", "L1 to the real photo, 0..255 (lower is better)", "{:.1f}"))  # fmt: skip
+def table_rows(results: dict, columns: tuple[str, ...]) -> str:
+    """One HTML row per registered metric measured in any column, titled with its direction."""
+    rows = []
+    for entry in METRICS.entries():
+        if not any(entry.name in results[c] for c in columns):
+            continue
+        title = f"{entry['title']} ({'higher' if entry['higher_is_better'] else 'lower'} is better)"
+        cells = "".join(f"<td>{results[c][entry.name]:#.3g}</td>" if entry.name in results[c] else "<td>-</td>" for c in columns)
+        rows.append(f"<tr><td>{html.escape(title)}</td>{cells}</tr>")
+    return "".join(rows)
 
 
 def write_gallery(out: Path, dataset: PairedFolder, generated: list[np.ndarray], untrained: list[np.ndarray], results: dict) -> None:
@@ -101,11 +107,7 @@ def write_gallery(out: Path, dataset: PairedFolder, generated: list[np.ndarray],
         rows.append([colorize(item["label"].numpy().astype(np.uint8)), tensor_to_image(item["image"]), photo, raw])
     sheet = contact_sheet(rows[:8], ["label", "real (held out)", "generated", "untrained"], tile_width=SIZE[1] * 2)
     atomic_save_image(out / "gallery.png", sheet)
-    columns = ("trained", "untrained", "real")
-    table = "".join(
-        f"<tr><td>{html.escape(title)}</td>" + "".join(f"<td>{fmt.format(results[c][key])}</td>" if key in results[c] else "<td>-</td>" for c in columns) + "</tr>"
-        for key, title, fmt in ROWS
-    )
+    table = table_rows(results, ("trained", "untrained", "real"))
     page = f"""<!doctype html><meta charset="utf-8"><title>paintscape quick start</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 10px}}</style>
 <h1>paintscape quick start</h1>
@@ -131,10 +133,9 @@ def quickstart(
     """Everything through the same code as the CLI: ``train``, ``train-segmenter``, ``generate``,
     ``evaluate``; so ``paintscape evaluate`` on the same files reports the same mask accuracy."""
     from paintscape.checkpoint import build_generator, load_generator, save_generator
-    from paintscape.evaluate.report import evaluate_folder
     from paintscape.evaluate.segmenter import train_segmenter
-    from paintscape.generate import generate_folder
-    from paintscape.pipeline import Painter
+    from paintscape.inference.generate import generate_folder
+    from paintscape.inference.painter import Painter
     from paintscape.train.trainer import train
 
     out = Path(out)
@@ -166,10 +167,8 @@ def quickstart(
     metrics: dict[str, dict] = {}
     for key, checkpoint in (("trained", run), ("untrained", out / "untrained.safetensors")):
         generate_folder(Painter.from_checkpoint(checkpoint, device="cpu"), test_root / "labels", out / key, suffix=".png", progress=False)
-        report = evaluate_folder(out / key, test_root / "labels", segmenter_dir=segmenter_dir)["metrics"]
-        metrics[key] = {"mask_accuracy": report["mask_accuracy"], "mean_iou": report["mean_iou"], **measure(read_set(out / key, test_set), test_set)}
-    real = evaluate_folder(test_root / "imgs", test_root / "labels", segmenter_dir=segmenter_dir)["metrics"]
-    metrics["real"] = {"mask_accuracy": real["mask_accuracy"], "mean_iou": real["mean_iou"]}
+        metrics[key] = measure(out / key, test_root / "labels", segmenter_dir, targets_dir=test_root / "imgs")
+    metrics["real"] = measure(test_root / "imgs", test_root / "labels", segmenter_dir, targets_dir=None)
 
     results = {
         "model": family,

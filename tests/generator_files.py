@@ -7,8 +7,8 @@ from pathlib import Path
 import torch
 
 import paintscape.models  # noqa: F401
-from paintscape.checkpoint import save_generator
-from paintscape.registry import GENERATORS
+from paintscape.checkpoint import build_generator, save_generator
+from paintscape.models.base import GeneratorSpec
 
 TINY_ARGS = {
     "spade": {"base_channels": 8, "hidden_channels": 16, "norm": "batch", "use_vae": True, "z_dim": 16, "image_size": [32, 64]},
@@ -26,9 +26,9 @@ TINY_ARGS = {
 
 def tiny_generator_file(path: Path, name: str = "spade", seed: int = 0, **changes) -> Path:
     args = {**TINY_ARGS[name], **changes}
+    spec = GeneratorSpec(name, args, tuple(args["image_size"]))
     torch.manual_seed(seed)
-    generator = GENERATORS.build(name, **{k: tuple(v) if k == "image_size" else v for k, v in args.items()})
-    save_generator(path, generator, {"name": name, "args": args, "image_size": args["image_size"], "num_classes": 29})
+    save_generator(path, build_generator(spec), spec)
     return path
 
 
@@ -42,8 +42,9 @@ def varied_generator_file(path: Path, name: str, init_std: float, seed: int = 0)
     random label maps, so that the output spreads over [-1, 1] without saturating.
     """
     args = TINY_ARGS[name]
+    spec = GeneratorSpec(name, args, tuple(args["image_size"]))
     torch.manual_seed(seed)
-    generator = GENERATORS.build(name, **{k: tuple(v) if k == "image_size" else v for k, v in args.items()})
+    generator = build_generator(spec)
     for module in generator.modules():
         if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Linear):
             torch.nn.init.normal_(module.weight, 0.0, init_std)
@@ -53,6 +54,5 @@ def varied_generator_file(path: Path, name: str, init_std: float, seed: int = 0)
     ids = torch.randint(0, 29, (8, *args["image_size"]))
     with torch.no_grad():
         generator.train()(torch.nn.functional.one_hot(ids, 29).permute(0, 3, 1, 2).float())
-    spec = {"name": name, "args": args, "image_size": args["image_size"], "num_classes": 29}
     save_generator(path, generator.eval(), spec)
     return path

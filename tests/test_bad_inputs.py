@@ -36,7 +36,7 @@ from generator_files import tiny_generator_file
 from paintscape.config import ConfigError, load_config
 from paintscape.data.check import check_pair
 from paintscape.data.io import MAX_PIXELS_ENV, DataError, ImageTooLarge, read_image, read_label
-from paintscape.models.reference_state import ReferenceWeightsError, read_reference_state
+from paintscape.reference.state import ReferenceWeightsError, read_reference_state
 
 PARALLEL = max(1, min(6, os.cpu_count() or 1))  # each case is mostly the import of torch: CPU-bound
 TIMEOUT_S = 180

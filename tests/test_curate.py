@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from paintscape.config import ConfigError, load_config
-from paintscape.curate import curate
 from paintscape.curation.config import CurationConfig, load_curation_config
 from paintscape.curation.duplicates import connected_groups, layout_descriptor, similar_pairs, thin_groups
+from paintscape.curation.pipeline import curate
 from paintscape.curation.planted import detector_scores, write_planted_dataset
 from paintscape.data.dataset import PairedFolder
 

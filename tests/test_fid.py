@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from scipy import linalg
 
-from paintscape.evaluate import fid
+from paintscape.evaluate import feature_cache, fid, inception
 
 
 def _direct_frechet(mu1, s1, mu2, s2):
@@ -80,17 +80,17 @@ def test_kid_matches_direct_unbiased_mmd_on_full_sets():
 
 
 def test_missing_weights_error_names_file_and_url(tmp_path):
-    with pytest.raises(fid.MissingWeightsError) as err:
-        fid.load_inception(tmp_path / "nope.pth")
-    assert fid.INCEPTION_WEIGHTS_FILE in str(err.value)
-    assert fid.INCEPTION_WEIGHTS_URL in str(err.value)
+    with pytest.raises(inception.MissingWeightsError) as err:
+        inception.load_inception(tmp_path / "nope.pth")
+    assert inception.INCEPTION_WEIGHTS_FILE in str(err.value)
+    assert inception.INCEPTION_WEIGHTS_URL in str(err.value)
 
 
 def test_wrong_weight_file_is_rejected(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"foo": torch.zeros(1)}, path)
     with pytest.raises(ValueError, match="not the FID Inception weight file"):
-        fid.load_inception(path)
+        inception.load_inception(path)
 
 
 def _randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -107,7 +107,7 @@ def _randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:
 
 def test_features_match_pytorch_fid_on_same_random_weights(tmp_path, monkeypatch):
     pytorch_fid_inception = pytest.importorskip("pytorch_fid.inception")
-    ours = _randomised(fid.random_inception(seed=0), seed=1)
+    ours = _randomised(inception.random_inception(seed=0), seed=1)
     state = ours.state_dict()
     # pytorch-fid downloads its weights inside fid_inception_v3(); hand it ours instead, which
     # also proves that a file with pytorch-fid's keys loads strictly into its network.
@@ -115,16 +115,16 @@ def test_features_match_pytorch_fid_on_same_random_weights(tmp_path, monkeypatch
     theirs = pytorch_fid_inception.InceptionV3([3], use_fid_inception=True).eval()
 
     # and that the same state dict, saved as a file, loads through our loader
-    weights = tmp_path / fid.INCEPTION_WEIGHTS_FILE
+    weights = tmp_path / inception.INCEPTION_WEIGHTS_FILE
     torch.save(state, weights)
-    loaded = fid.load_inception(weights)
+    loaded = inception.load_inception(weights)
 
     torch.manual_seed(0)
     images01 = torch.rand(2, 3, 64, 80)  # pytorch-fid takes [0, 1]
     with torch.no_grad():
         ref = theirs(images01)[0].flatten(1)
         got = loaded(images01 * 2 - 1)
-    assert got.shape == (2, fid.FEATURE_DIM)
+    assert got.shape == (2, inception.FEATURE_DIM)
     torch.testing.assert_close(got, ref, atol=1e-5, rtol=1e-4)
 
 
@@ -136,32 +136,31 @@ def _write_images(folder, count, seed, size=(64, 48)):
 
 
 def test_fid_of_a_folder_against_itself_is_zero_and_cache_is_used(tmp_path):
-    model = fid.random_inception(seed=0)
+    model = inception.random_inception(seed=0)
     weights = tmp_path / "w.pth"
     weights.write_bytes(b"stand-in for a weights file, only its identity is hashed")
     _write_images(tmp_path / "real", 3, seed=0)
     cache = tmp_path / "cache"
-    feats, mu, sigma = fid.folder_features(tmp_path / "real", model, batch_size=2, cache_dir=cache, weights=weights)
-    assert feats.shape == (3, fid.FEATURE_DIM) and len(list(cache.glob("*.npz"))) == 1
+    feats, mu, sigma = feature_cache.folder_features(tmp_path / "real", model, batch_size=2, cache_dir=cache, weights=weights)
+    assert feats.shape == (3, inception.FEATURE_DIM) and len(list(cache.glob("*.npz"))) == 1
     np.testing.assert_allclose(mu, feats.mean(0), rtol=1e-5, atol=1e-6)
     # FID of the set against itself: the exact low-rank path (a 2048-d sqrtm takes minutes on a
     # small CPU; the sqrtm path is checked against the low-rank one on smaller dimensions)
     assert fid.frechet_distance_from_features(feats, feats) == pytest.approx(0.0, abs=1e-6)
     # a second call is served from the cache (same numbers, no model needed)
-    feats2, mu2, sigma2 = fid.folder_features(tmp_path / "real", None, cache_dir=cache, weights=weights)
+    feats2, mu2, sigma2 = feature_cache.folder_features(tmp_path / "real", None, cache_dir=cache, weights=weights)
     np.testing.assert_array_equal(feats2, feats)
     np.testing.assert_array_equal(sigma2, sigma)
-    assert fid.folder_statistics(tmp_path / "real", None, cache_dir=cache, weights=weights)[0].shape == mu.shape
     # changing the folder changes the key
     _write_images(tmp_path / "real", 4, seed=1)
-    files = fid.list_images(tmp_path / "real")
-    assert fid.statistics_cache_key(files, weights) not in {p.stem[len("fid_stats_") :] for p in cache.glob("*.npz")}
+    files = feature_cache.list_images(tmp_path / "real")
+    assert feature_cache.statistics_cache_key(files, weights) not in {p.stem[len("fid_stats_") :] for p in cache.glob("*.npz")}
 
 
 def test_image_batches_match_pytorch_fid_preprocessing(tmp_path):
     _write_images(tmp_path / "imgs", 2, seed=4, size=(40, 30))
-    files = fid.list_images(tmp_path / "imgs")
-    batch = next(fid.image_batches(files, batch_size=2))
+    files = feature_cache.list_images(tmp_path / "imgs")
+    batch = next(feature_cache.image_batches(files, batch_size=2))
     assert batch.shape == (2, 3, 299, 299)
     x = torch.from_numpy(np.array(Image.open(files[0]).convert("RGB"))).permute(2, 0, 1).float()[None] / 255
     ref = torch.nn.functional.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False) * 2 - 1

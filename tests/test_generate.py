@@ -9,7 +9,7 @@ from generator_files import tiny_generator_file, varied_generator_file
 from PIL import Image
 
 from paintscape.cli import main
-from paintscape.pipeline import Painter, StyleRequired
+from paintscape.inference.painter import Painter, StyleRequired
 
 
 @pytest.fixture
@@ -19,6 +19,15 @@ def labels_dir(tmp_path):
     for i in range(5):  # 16-bit like the track's label maps, at the track's size
         Image.fromarray(striped_label(384, 512, classes=(1, 0, 3 + i)).astype(np.uint16)).save(labels / f"map{i}.png")
     return labels
+
+
+def test_painter_is_importable_from_the_package_and_its_old_path():
+    import paintscape
+    from paintscape import pipeline
+
+    assert paintscape.Painter is Painter is pipeline.Painter
+    with pytest.raises(AttributeError, match="no attribute 'Paintr'"):
+        paintscape.Paintr  # noqa: B018
 
 
 def test_painter_renders_pil_at_model_size(tmp_path):
@@ -101,7 +110,7 @@ def test_generate_real_16bit_track_labels(tmp_path, realdata):
 def test_onnx_export_matches_pytorch(tmp_path):
     onnxruntime = pytest.importorskip("onnxruntime")
     from paintscape.checkpoint import load_generator
-    from paintscape.export import example_inputs
+    from paintscape.inference.export import example_inputs
 
     # Weights whose renders vary: a near-constant render (tiny_generator_file's pix2pix: pixel std
     # 0.005, values within +-0.03, where tanh is the identity to 1e-5) or a saturated one (its SPADE:

@@ -1,4 +1,4 @@
-"""Atomic writes: a failure leaves the old file and no temporary file; a full disk says so in one line."""
+"""Atomic writes: a failure leaves the old file (or folder) and no temporary file; a full disk says so in one line."""
 
 from __future__ import annotations
 
@@ -11,7 +11,13 @@ import torch
 
 from paintscape.checkpoint import save_training_state
 from paintscape.cli import main
-from paintscape.io_atomic import DiskFullError, atomic_write, atomic_write_bytes, atomic_write_text
+from paintscape.io_atomic import (
+    DiskFullError,
+    atomic_write,
+    atomic_write_bytes,
+    atomic_write_directory,
+    atomic_write_text,
+)
 
 
 def fill_disk_after(monkeypatch: pytest.MonkeyPatch, allowed: int) -> None:
@@ -112,3 +118,24 @@ def test_cli_prints_one_line(
     assert f"error: no space left on device while writing {sheet}" in err
     assert "Traceback" not in err and "Errno" not in err
     assert not sheet.exists() and leftovers(tmp_path) == []
+
+
+def test_directory_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
+    target = tmp_path / "model"
+    atomic_write_directory(target, lambda folder: (folder / "a.txt").write_text("one"))
+    assert (target / "a.txt").read_text() == "one"
+
+    def fill(folder: Path) -> None:
+        (folder / "b.txt").write_text("two")
+
+    atomic_write_directory(target, fill)
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]  # the old folder is gone, not merged
+
+    def crash(folder: Path) -> None:
+        (folder / "half.txt").write_text("x")
+        raise RuntimeError("killed while writing")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        atomic_write_directory(target, crash)
+    assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folder left

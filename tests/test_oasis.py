@@ -27,7 +27,7 @@ from paintscape.losses import (
     segmentation_adversarial_loss,
 )
 from paintscape.models.oasis import FAKE_CHANNEL, OASISDiscriminator, OASISGenerator, class_logits
-from paintscape.models.oasis_reference import (
+from paintscape.reference.oasis import (
     OASISCheckpointError,
     convert_discriminator_state_dict,
     convert_generator_state_dict,

@@ -9,15 +9,16 @@ import torch
 from safetensors.torch import load_file
 
 from paintscape.labels import one_hot
-from paintscape.models.pix2pix import PatchGANDiscriminator, UNetGenerator, unet_depth
-from paintscape.models.pix2pix_reference import (
-    ReferenceCheckpointError,
-    convert_discriminator_state_dict,
-    convert_generator_state_dict,
-    load_reference_discriminator,
-    load_reference_generator,
+from paintscape.models.patchgan import PatchGANDiscriminator
+from paintscape.models.pix2pix import UNetGenerator, unet_depth
+from paintscape.reference.pix2pix import (
+    convert_discriminator_state,
+    convert_generator_state,
+    load_discriminator_state,
+    load_generator_state,
     reference_unet_depth,
 )
+from paintscape.reference.state import ReferenceWeightsError, read_reference_state
 from paintscape.registry import DISCRIMINATORS, GENERATORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pix2pix"
@@ -118,7 +119,7 @@ def test_generator_matches_reference_fixture(name, depth, norm, dtype, atol):
     G = UNetGenerator(
         num_classes=30, image_size=tuple(label.shape[1:]), base_channels=4, num_downsampling=depth, norm=norm
     )
-    load_reference_generator(FIXTURES / f"{name}_weights.safetensors", G)
+    load_generator_state(G, read_reference_state(FIXTURES / f"{name}_weights.safetensors"))
     G.eval().to(dtype)
     with torch.no_grad():
         out = G(one_hot(label, 30).to(dtype))
@@ -130,7 +131,7 @@ def test_generator_matches_reference_fixture(name, depth, norm, dtype, atol):
 def test_discriminator_matches_reference_fixture(dtype, atol):
     io = load_file(FIXTURES / "patchgan3_batch_io.safetensors")
     D = PatchGANDiscriminator(num_classes=30, base_channels=4, num_layers=3)
-    load_reference_discriminator(FIXTURES / "patchgan3_batch_weights.safetensors", D)
+    load_discriminator_state(D, read_reference_state(FIXTURES / "patchgan3_batch_weights.safetensors"))
     D.eval().to(dtype)
     with torch.no_grad():
         (scale,) = D(one_hot(io["label"].long(), 30).to(dtype), io["image"].to(dtype))
@@ -148,33 +149,33 @@ def test_converter_errors_name_the_key():
 
     missing = dict(state)
     del missing["model.model.1.model.1.weight"]
-    with pytest.raises(ReferenceCheckpointError, match=r"'model\.model\.1\.model\.1\.weight'.*'down\.1\.conv\.weight'"):
-        convert_generator_state_dict(missing, G)
+    with pytest.raises(ReferenceWeightsError, match=r"'model\.model\.1\.model\.1\.weight'.*'down\.1\.conv\.weight'"):
+        convert_generator_state(missing, G)
 
     wrong_channels = UNetGenerator(num_classes=29, image_size=(64, 64), base_channels=4, num_downsampling=6)
-    with pytest.raises(ReferenceCheckpointError, match=r"'model\.model\.0\.weight' has shape \(4, 30, 4, 4\)"):
-        convert_generator_state_dict(state, wrong_channels)
+    with pytest.raises(ReferenceWeightsError, match=r"'model\.model\.0\.weight' has shape \(4, 30, 4, 4\)"):
+        convert_generator_state(state, wrong_channels)
 
     too_deep = UNetGenerator(num_classes=30, image_size=(128, 128), base_channels=4, num_downsampling=7)
-    with pytest.raises(ReferenceCheckpointError, match="6 down-samplings, ours has 7"):
-        convert_generator_state_dict(state, too_deep)
+    with pytest.raises(ReferenceWeightsError, match="6 down-samplings, ours has 7"):
+        convert_generator_state(state, too_deep)
 
 
 def test_converter_accepts_old_and_data_parallel_checkpoints():
     state = load_file(FIXTURES / "patchgan3_batch_weights.safetensors")
     old = {f"module.{k}": v for k, v in state.items() if not k.endswith("num_batches_tracked")}
     D = PatchGANDiscriminator(num_classes=30, base_channels=4)
-    D.load_state_dict(convert_discriminator_state_dict(old, D))
+    D.load_state_dict(convert_discriminator_state(old, D))
 
 
 def test_missing_checkpoint_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="latest_net_G.pth"):
-        load_reference_generator(tmp_path / "latest_net_G.pth", UNetGenerator(image_size=(32, 32), base_channels=2))
+        read_reference_state(tmp_path / "latest_net_G.pth")
 
 
 def test_load_reference_pth(tmp_path):
     state = load_file(FIXTURES / "unet5_instance_weights.safetensors")
     torch.save(state, tmp_path / "latest_net_G.pth")
     G = UNetGenerator(num_classes=30, image_size=(32, 64), base_channels=4, num_downsampling=5, norm="instance")
-    load_reference_generator(tmp_path / "latest_net_G.pth", G)
+    load_generator_state(G, read_reference_state(tmp_path / "latest_net_G.pth"))
     assert torch.equal(G.down[0].conv.weight, state["model.model.0.weight"])

@@ -2,13 +2,17 @@
 under a seed, and round-trips through a safetensors generator file. A new registration without a
 tiny configuration here fails the test, so it is tested the day it is registered."""
 
+import json
+
 import pytest
 import torch
 from generator_files import TINY_ARGS
+from safetensors.torch import save as safetensors_save
 
 import paintscape.models  # noqa: F401
-from paintscape.checkpoint import load_generator, save_generator
-from paintscape.models.base import Generator
+from paintscape.checkpoint import SPEC_KEY, CheckpointError, load_generator, save_generator
+from paintscape.labels import NUM_CLASSES
+from paintscape.models.base import Generator, GeneratorSpec
 from paintscape.registry import DISCRIMINATORS, GENERATORS
 
 TINY_GENERATORS = {
@@ -25,7 +29,7 @@ SEGMENTATION_DISCRIMINATORS = {"oasis"}
 
 
 def build(name, args):
-    return GENERATORS.build(name, **{k: tuple(v) if k == "image_size" else v for k, v in args.items()})
+    return GENERATORS.build(name, **GeneratorSpec(name, args, size_of(args)).build_kwargs())
 
 
 def size_of(args):
@@ -67,7 +71,7 @@ def test_generator_forward_backward_determinism_and_file_round_trip(name, tmp_pa
     assert any(g is not None and g.abs().sum() > 0 for g in grads)
 
     generator.eval()
-    save_generator(tmp_path / "g.safetensors", generator, {"name": name, "args": args, "image_size": list(size)})
+    save_generator(tmp_path / "g.safetensors", generator, GeneratorSpec(name, args, size))
     loaded, spec = load_generator(tmp_path / "g.safetensors")
     with torch.no_grad():
         torch.testing.assert_close(loaded(label, z=z, style=style), generator(label, z=z, style=style), rtol=0, atol=0)
@@ -96,3 +100,70 @@ def test_unknown_network_names_the_valid_ones():
         GENERATORS.build("gaugan2")
     with pytest.raises(ValueError, match="takes no argument 'base_channel'"):
         GENERATORS.build("spade", base_channel=8)
+
+
+@pytest.mark.parametrize("name", GENERATORS.names())
+def test_generator_implements_the_contract(name):
+    args = TINY_GENERATORS[name]
+    size = size_of(args)
+    generator = build(name, args)
+    assert isinstance(generator, Generator)
+    assert generator.num_classes == NUM_CLASSES and generator.label_channels >= generator.num_classes
+    shape = generator.latent_shape(2, size)
+    assert (shape is None) == (generator.z_dim == 0)
+    z = generator.latent_for([3, 4], size)
+    if shape is None:
+        assert z is None
+        return
+    assert z.shape == shape
+    assert torch.equal(generator.latent_for([4], size), z[1:])  # one draw per seed, whatever the batch
+    if generator.encoder is not None:
+        mu, logvar = generator.encoder(torch.rand(2, 3, *size) * 2 - 1)
+        around = generator.latent_for([3, 4], size, mu=mu, logvar=logvar)
+        torch.testing.assert_close(around, mu + z * torch.exp(0.5 * logvar))
+
+
+def test_files_with_the_old_spec_dict_still_load(tmp_path):
+    args = {**TINY_GENERATORS["spade"], "image_size": [32, 64]}
+    torch.manual_seed(0)
+    generator = build("spade", args)
+    old = {"name": "spade", "args": args, "image_size": [32, 64], "num_classes": 29, "converted_from": "G.pth", "preset": "spade"}
+    tensors = {k: v.contiguous() for k, v in generator.state_dict().items()}
+    (tmp_path / "old.safetensors").write_bytes(safetensors_save(tensors, metadata={SPEC_KEY: json.dumps(old)}))
+    loaded, spec = load_generator(tmp_path / "old.safetensors")
+    assert spec.family == "spade" and spec.image_size == (32, 64) and spec.num_classes == NUM_CLASSES
+    assert spec.extra == {"converted_from": "G.pth", "preset": "spade"}
+    assert spec.build_kwargs()["image_size"] == (32, 64)
+    assert GeneratorSpec.from_json(spec.to_json()) == spec
+    assert torch.equal(loaded.stem.weight, generator.stem.weight)
+
+
+def test_a_bad_spec_is_one_line_naming_the_file(tmp_path):
+    (tmp_path / "bad.safetensors").write_bytes(safetensors_save({"w": torch.zeros(1)}, metadata={SPEC_KEY: json.dumps({"name": "spade", "args": {}})}))
+    with pytest.raises(CheckpointError, match=r"bad\.safetensors: not a valid generator spec.*image_size"):
+        load_generator(tmp_path / "bad.safetensors")
+
+
+def test_registries_share_one_shape():
+    import paintscape.evaluate.metrics  # noqa: F401  (registers the metrics)
+    from paintscape.registry import METRICS, Registry
+
+    registry = Registry("widget", required=("colour",))
+    with pytest.raises(ValueError, match="widget 'a' must declare colour"):
+        registry.register("a")
+    def widget(*, size: int = 1) -> dict:
+        return {"size": size}
+
+    registry.register("a", colour="red")(widget)
+    with pytest.raises(ValueError, match="widget 'a' is registered twice"):
+        registry.register("a", colour="blue")(widget)
+    assert registry.entry("a")["colour"] == "red" and registry.build("a", size=2) == {"size": 2}
+    with pytest.raises(ValueError, match="widget 'a' takes no argument 'colour'; accepted: size"):
+        registry.build("a", colour="green")
+    registry.unregister("a")
+    with pytest.raises(ValueError, match=r"unknown widget 'a'; valid names: \(none\)"):
+        registry.get("a")
+    assert [e.name for e in METRICS][:2] == ["mask_accuracy", "mean_iou"]  # registration order, for tables
+    for entry in METRICS:
+        assert set(entry["needs"]) <= {"generated", "labels", "targets", "real", "segmenter", "inception", "aesthetic"}
+        assert isinstance(entry["higher_is_better"], bool) and entry["title"]

@@ -57,13 +57,14 @@ def test_full_evaluation_with_tiny_models(tmp_path):
     clip_dir, mlp = _tiny_aesthetic(tmp_path)
     result = report.evaluate_folder(
         gen, labels, real, segmenter_dir=_tiny_segmenter(tmp_path / "seg"), aesthetic_clip_dir=clip_dir,
-        aesthetic_mlp=mlp, batch_size=2, inception="random", kid_subset_size=3, fid_method="features",
+        aesthetic_mlp=mlp, batch_size=2, inception="random", kid_subset_size=3, fid_method="features", targets_dir=gen,
     )  # fmt: skip
     m = result["metrics"]
     assert result["num_images"] == 3
     assert 0 <= m["mask_accuracy"] <= 1 and 0 <= m["mean_iou"] <= 1
     assert set(m["per_class_iou"]) == set(CLASS_NAMES)
-    assert m["fid"] >= 0 and "mean" in m["kid"]
+    assert m["fid"] >= 0 and m["kid_std"] >= 0 and m["num_real_images"] == 3
+    assert m["l1"] == 0 and m["class_color_error"] == 0  # the targets are the generated photos themselves
     assert 0 <= m["aesthetic"] <= 1
     assert m["score_partial"] is False
     expected = m["mask_accuracy"] * (0.5 * m["aesthetic"] + 0.5 * (100 - min(m["fid"], 100)) / 100)
@@ -72,11 +73,12 @@ def test_full_evaluation_with_tiny_models(tmp_path):
     assert "RANDOM" in " ".join(result["notes"]) and "orphan" in " ".join(result["notes"])
     assert result["settings"]["inception"] == "random (TEST ONLY)"
     assert [p["name"] for p in result["per_image"]] == ["s0", "s1", "s2"]
+    assert all({"mask_accuracy", "aesthetic", "l1", "class_color_error"} <= set(p) for p in result["per_image"])
 
     json_path, md_path = report.write_report(result, tmp_path / "out")
     assert json.loads(json_path.read_text())["metrics"]["score"] == pytest.approx(m["score"])
     md = md_path.read_text()
-    assert "| mask accuracy |" in md and "## Per-class IoU" in md and "| 1 | sky |" in md
+    assert "| mask accuracy |" in md and "## Per-class IoU" in md and "| 1 | sky |" in md and "| KID x 1000 |" in md
 
 
 # ---- hand-computed case ---------------------------------------------------------------------------
@@ -167,6 +169,7 @@ def test_missing_weights_are_skipped_with_reasons(tmp_path):
     assert "pt_inception-2015-12-05-6726825d.pth" in result["skipped"]["fid"]
     assert "clip-vit-large-patch14" in result["skipped"]["aesthetic"]
     assert "needs mask_accuracy and fid" in result["skipped"]["score"]
+    assert "--targets" in result["skipped"]["l1"]
     md = report.report_markdown(result)
     assert "## Not computed" in md and "Per-class IoU" not in md
 

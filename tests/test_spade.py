@@ -3,7 +3,7 @@
 Golden fixtures in tests/fixtures/spade were made with the reference code (NVlabs/SPADE@fecacc9) by
 tests/fixtures/spade/make_fixtures.py: reference state dicts (reference key names, float32) plus
 inputs and the reference's eval-mode outputs computed and stored in float64. Here they are loaded
-through paintscape.models.spade_reference; see docs/parity_spade.md.
+through paintscape.reference.spade; see docs/parity_spade.md.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from safetensors.torch import load_file
 
 from paintscape.labels import CLASS_IDS, NUM_CLASSES
 from paintscape.models.encoders import ConvEncoder
-from paintscape.models.patchgan import MultiscaleDiscriminator
+from paintscape.models.multiscale import MultiscaleDiscriminator
 from paintscape.models.spade import SPADEGenerator
-from paintscape.models.spade_reference import (
+from paintscape.reference.spade import (
     RELEASED,
-    ReferenceWeightsError,
     ade20k_generator_input,
-    generator_kwargs_from_reference,
-    load_reference_discriminator,
-    load_reference_encoder,
-    load_reference_generator,
+    generator_kwargs_from_state,
+    load_discriminator_state,
+    load_encoder_state,
+    load_generator_state,
 )
+from paintscape.reference.state import ReferenceWeightsError, read_reference_state
 from paintscape.registry import DISCRIMINATORS, GENERATORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "spade"
@@ -93,7 +93,9 @@ def test_vae_generator_parameter_count_matches_reference() -> None:
 @pytest.mark.parametrize("name", ["g_normal", "g_most_vae"])
 def test_generator_matches_reference_outputs(name: str, dtype: torch.dtype, atol: float) -> None:
     weights, io = fixture(name)
-    generator = load_reference_generator(generator_from_case(name), weights).eval().to(dtype)
+    generator = generator_from_case(name)
+    load_generator_state(generator, weights)
+    generator.eval().to(dtype)
     label = one_hot(io["label"], generator.label_channels).to(dtype)
     stride = CASES[name]["output_stride"]
     with torch.no_grad():
@@ -107,7 +109,9 @@ def test_generator_matches_reference_outputs(name: str, dtype: torch.dtype, atol
 @PRECISIONS
 def test_encoder_matches_reference_outputs(dtype: torch.dtype, atol: float) -> None:
     weights, io = fixture("encoder")
-    encoder = load_reference_encoder(ConvEncoder(**CASES["encoder"]["kwargs"]), weights).eval().to(dtype)
+    encoder = ConvEncoder(**CASES["encoder"]["kwargs"])
+    load_encoder_state(encoder, weights)
+    encoder.eval().to(dtype)
     with torch.no_grad():
         mu, logvar = encoder(io["image"].to(dtype))
     assert mu.dtype == logvar.dtype == dtype
@@ -121,7 +125,7 @@ def test_vae_generator_loads_reference_encoder_too(tmp_path: Path) -> None:
     torch.save(g_weights, tmp_path / "latest_net_G.pth")  # as the reference saves: a plain state dict
     torch.save(e_weights, tmp_path / "latest_net_E.pth")
     generator = generator_from_case("g_most_vae")
-    load_reference_generator(generator, tmp_path / "latest_net_G.pth", encoder=tmp_path / "latest_net_E.pth")
+    load_generator_state(generator, read_reference_state(tmp_path / "latest_net_G.pth"), read_reference_state(tmp_path / "latest_net_E.pth"))
     with torch.no_grad():
         mu, _ = generator.encoder.eval().double()(e_io["image"].double())
     torch.testing.assert_close(mu, e_io["mu"], atol=1e-12, rtol=0)
@@ -130,7 +134,8 @@ def test_vae_generator_loads_reference_encoder_too(tmp_path: Path) -> None:
 @PRECISIONS
 def test_discriminator_matches_reference_features(dtype: torch.dtype, atol: float) -> None:
     weights, io = fixture("d_multiscale")
-    discriminator = load_reference_discriminator(MultiscaleDiscriminator(**CASES["d_multiscale"]["kwargs"]), weights)
+    discriminator = MultiscaleDiscriminator(**CASES["d_multiscale"]["kwargs"])
+    load_discriminator_state(discriminator, weights)
     discriminator.eval().to(dtype)
     with torch.no_grad():
         outputs = discriminator(one_hot(io["label"], discriminator.label_channels).to(dtype), io["image"].to(dtype))
@@ -145,7 +150,8 @@ def test_discriminator_matches_reference_features(dtype: torch.dtype, atol: floa
 def test_kwargs_read_off_a_reference_state_dict() -> None:
     weights, _ = fixture("g_most_vae")
     case = CASES["g_most_vae"]["kwargs"]
-    kwargs = generator_kwargs_from_reference(weights, image_size=tuple(case["image_size"]))
+    kwargs, notes = generator_kwargs_from_state(weights, image_size=tuple(case["image_size"]))
+    assert notes == []  # up_4 says "most"
     assert kwargs["num_classes"] == case["num_classes"] + case["extra_label_channels"]
     for key in ("base_channels", "num_upsampling_layers", "use_vae", "z_dim", "hidden_channels", "spectral"):
         assert kwargs[key] == case[key], key
@@ -163,21 +169,21 @@ def test_wrong_label_channels_error_names_the_key() -> None:
         ReferenceWeightsError,
         match=r"reference key .*(fc|mlp_shared\.0)\.weight.*num_classes \+ extra_label_channels = 30",
     ):
-        load_reference_generator(SPADEGenerator(**kwargs), weights)
+        load_generator_state(SPADEGenerator(**kwargs), weights)
 
 
 def test_unexpected_key_error_names_the_key() -> None:
     weights, _ = fixture("g_most_vae")
     kwargs = dict(CASES["g_most_vae"]["kwargs"], num_upsampling_layers="more", image_size=(64, 64))
     with pytest.raises(ReferenceWeightsError, match=r"up_4\."):
-        load_reference_generator(SPADEGenerator(**kwargs), weights)
+        load_generator_state(SPADEGenerator(**kwargs), weights)
 
 
 def test_missing_key_error_lists_keys() -> None:
     weights, _ = fixture("d_multiscale")
     del weights["discriminator_1.model4.0.bias"]
     with pytest.raises(ReferenceWeightsError, match=r"scales\.1\.layers\.4\.0\.bias"):
-        load_reference_discriminator(MultiscaleDiscriminator(**CASES["d_multiscale"]["kwargs"]), weights)
+        load_discriminator_state(MultiscaleDiscriminator(**CASES["d_multiscale"]["kwargs"]), weights)
 
 
 # --- contracts

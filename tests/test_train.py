@@ -8,7 +8,7 @@ import pytest
 import torch
 from train_helpers import REPO, make_data, tiny_config
 
-from paintscape.checkpoint import CheckpointManager, load_generator, load_training_state
+from paintscape.checkpoint import CheckpointManager, load_generator, load_training_state, save_training_state
 from paintscape.train.trainer import TrainingDiverged, train
 
 
@@ -21,6 +21,14 @@ def final_state(run):
     return load_training_state(CheckpointManager(run).latest_state_path())
 
 
+def rewrite_in_the_previous_layout(path):
+    state = load_training_state(path)
+    networks, optimizers = state.pop("networks"), state.pop("optimizers")
+    state.update(generator=networks["generator"], discriminator=networks["discriminator"], opt_g=optimizers["generator"],
+                 opt_d=optimizers["discriminator"], scaler_g=state["scaler"], scaler_d=state.pop("scaler"))  # fmt: skip
+    save_training_state(path, state)
+
+
 @pytest.mark.parametrize("family", ["spade", "pix2pix", "tsit"])
 def test_resume_gives_the_same_weights_as_an_uninterrupted_run(data, tmp_path, family):
     overrides = ["model.generator.args.use_vae=true"] if family == "spade" else []
@@ -29,16 +37,21 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(data, tmp_path, f
     assert straight.steps == 4
     train(config, tmp_path / "resumed", progress=False, stop_after=2)
     assert final_state(tmp_path / "resumed")["step"] == 2
+    if family == "spade":  # a checkpoint written before objectives (one optimiser and scaler per network) resumes too
+        rewrite_in_the_previous_layout(CheckpointManager(tmp_path / "resumed").latest_state_path())
     resumed = train(config, tmp_path / "resumed", progress=False, resume=True)
     assert resumed.steps == 4
     a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "resumed")
-    for part in ("generator", "discriminator", "ema"):
-        for key in a[part]:
-            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs after resume"
-    assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
+    parts = [a["networks"]["generator"], a["networks"]["discriminator"], a["ema"]]
+    for name, part in zip(("generator", "discriminator", "ema"), parts):
+        other = b["ema"] if name == "ema" else b["networks"][name]
+        for key in part:
+            assert torch.equal(part[key], other[key]), f"{name}.{key} differs after resume"
+    assert a["optimizers"]["generator"]["state"][0]["exp_avg"].equal(b["optimizers"]["generator"]["state"][0]["exp_avg"])
     # and training did change the weights
     first = load_training_state(tmp_path / "resumed" / "checkpoints" / "step_00000002.pt")
-    assert not all(torch.equal(first["generator"][k], a["generator"][k]) for k in a["generator"])
+    first = first["networks"]["generator"] if "networks" in first else first["generator"]  # the rewritten one: old layout
+    assert not all(torch.equal(first[k], a["networks"]["generator"][k]) for k in first)
 
 
 def test_logs_losses_checkpoints_and_samples(data, tmp_path):
@@ -50,7 +63,7 @@ def test_logs_losses_checkpoints_and_samples(data, tmp_path):
     assert (tmp_path / "run" / "samples" / "step_00000002.png").is_file()
     assert any((tmp_path / "run" / "tensorboard").iterdir())
     generator, spec = load_generator(tmp_path / "run")
-    assert spec["name"] == "spade"
+    assert spec.family == "spade"
     out = generator(torch.zeros(1, 29, 32, 64))
     assert out.shape == (1, 3, 32, 64)
 
@@ -93,11 +106,11 @@ def test_ttur_and_linear_decay(data, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypatch):
-    from paintscape.train import objective
+    from paintscape.train.objectives import gan
 
     config = tiny_config(data, "train.checkpoint_every=1", "train.phases[0].steps=6")
     calls = {"n": 0}
-    original = objective.GANObjective.generator_terms
+    original = gan.GANObjective.generator_terms
 
     def poisoned(self, *args, **kwargs):
         terms = original(self, *args, **kwargs)
@@ -106,12 +119,12 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, tmp_path, monkeypat
             terms["G/feat"] = terms["G/feat"] * float("nan")
         return terms
 
-    monkeypatch.setattr(objective.GANObjective, "generator_terms", poisoned)
+    monkeypatch.setattr(gan.GANObjective, "generator_terms", poisoned)
     with pytest.raises(TrainingDiverged, match=r"step 3: loss G/feat is not finite"):
         train(config, tmp_path / "run", progress=False)
     state = final_state(tmp_path / "run")
     assert state["step"] == 2
-    assert all(torch.isfinite(v).all() for v in state["generator"].values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in state["networks"]["generator"].values() if v.is_floating_point())
 
 
 def test_existing_run_needs_resume(data, tmp_path):
@@ -188,12 +201,12 @@ from paintscape.train.distributed import unwrap
 trainer = Trainer(tiny_config(sys.argv[1], "train.phases=[{batch_size: 4, lr: 0.0002, steps: 3}]", "model.generator.args.norm=syncbatch"), sys.argv[2], progress=False)
 trainer.fit()
 digest = hashlib.sha256()
-for module in (unwrap(trainer.generator), unwrap(trainer.discriminator)):
-    for key, value in sorted(module.named_parameters()):
+for role in trainer.state.roles.values():
+    for key, value in sorted(unwrap(role.module).named_parameters()):
         digest.update(key.encode()); digest.update(value.detach().cpu().numpy().tobytes())
-has_sync = any(isinstance(m, torch.nn.SyncBatchNorm) for m in unwrap(trainer.generator).modules())
+has_sync = any(isinstance(m, torch.nn.SyncBatchNorm) for m in trainer.state.roles["generator"].module.modules())
 with open(os.path.join(sys.argv[2], f"rank{trainer.info.rank}.txt"), "w") as f:
-    f.write(f"{digest.hexdigest()} {trainer.info.world_size} {has_sync} {trainer.step}")
+    f.write(f"{digest.hexdigest()} {trainer.info.world_size} {has_sync} {trainer.state.step}")
 """
 
 
@@ -223,3 +236,12 @@ def test_speed_and_memory_switches_train(data, tmp_path):
     assert result.steps == 2 and all(v == v for v in result.last_terms.values())
     with pytest.raises(ValueError, match="multiple of world size x grad_accumulation"):
         train(tiny_config(data, "train.grad_accumulation=3"), tmp_path / "run2", progress=False)
+
+
+def test_fp16_steps_every_role_through_one_gradient_scaler(data, tmp_path):
+    config = tiny_config(data, "train.precision=fp16", "train.max_grad_norm=1.0", "train.phases[0].steps=2")
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.steps == 2 and all(v == v for v in result.last_terms.values())
+    state = final_state(tmp_path / "run")
+    assert 0 < state["scaler"]["scale"] <= 65536.0  # the scaler ran (and backed off on early overflows)
+    assert set(state["optimizers"]) == {"generator", "discriminator"}

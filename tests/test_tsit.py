@@ -18,14 +18,8 @@ from safetensors.torch import load_file
 from paintscape.labels import IGNORE_INDEX, NUM_CLASSES, one_hot
 from paintscape.layers.fade import FADE, FADEResnetBlock, StreamResnetBlock, fadain
 from paintscape.models.tsit import TSITGenerator, TSITStream
-from paintscape.models.tsit_reference import (
-    TSITCheckpointError,
-    convert_generator_state_dict,
-    encoder_key_map,
-    load_reference_checkpoint,
-    load_reference_state,
-    reference_generator_kwargs,
-)
+from paintscape.reference.state import ReferenceWeightsError, encoder_key_map, read_reference_state
+from paintscape.reference.tsit import convert_generator_state, generator_kwargs_from_state, load_generator_state
 from paintscape.registry import GENERATORS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tsit"
@@ -201,7 +195,8 @@ def test_parity_sis_content_stream_only(golden, dtype: torch.dtype, atol: float)
     weights, cases = golden
     label, _ = _inputs(cases)
     generator = TSITGenerator(**TINY, style_stream=False)
-    load_reference_state(generator, _without(weights, "vae_fc.", "style_stream.")).eval().to(dtype)
+    load_generator_state(generator, _without(weights, "vae_fc.", "style_stream."))
+    generator.eval().to(dtype)
     with torch.no_grad():
         out = generator(label.to(dtype))
     assert out.dtype == dtype
@@ -214,7 +209,8 @@ def test_parity_style_stream_with_alpha(golden, dtype: torch.dtype, atol: float)
     weights, cases = golden
     label, style = _inputs(cases)
     generator = TSITGenerator(**TINY, style_stream=True, alpha=0.7)
-    load_reference_state(generator, _without(weights, "vae_fc.")).eval().to(dtype)
+    load_generator_state(generator, _without(weights, "vae_fc."))
+    generator.eval().to(dtype)
     with torch.no_grad():
         out = generator(label.to(dtype), style=style.to(dtype))
     assert out.dtype == dtype
@@ -229,7 +225,8 @@ def test_parity_vae_start_from_fixed_z(golden, dtype: torch.dtype, atol: float) 
     state = _without(weights, "vae_fc.", "style_stream.", "fc.")
     state.update({k[len("vae_") :]: v for k, v in weights.items() if k.startswith("vae_fc.")})
     generator = TSITGenerator(**TINY, style_stream=False, use_vae=True, z_dim=cases["z"].shape[1])
-    load_reference_state(generator, state).eval().to(dtype)  # no net_E in the fixture: encoder left as built
+    load_generator_state(generator, state)  # no net_E in the fixture: encoder left as built
+    generator.eval().to(dtype)
     with torch.no_grad():
         out = generator(label.to(dtype), z=cases["z"].to(dtype))
     assert out.dtype == dtype
@@ -242,7 +239,7 @@ def test_parity_vae_start_from_fixed_z(golden, dtype: torch.dtype, atol: float) 
 
 def test_reference_kwargs_are_read_from_the_state_dict(golden) -> None:
     weights, _ = golden
-    kwargs = reference_generator_kwargs(_without(weights, "vae_fc."), (128, 256))
+    kwargs = generator_kwargs_from_state(_without(weights, "vae_fc."), (128, 256))
     assert kwargs == dict(
         num_classes=29, input_channels=30, image_size=(128, 256), base_channels=1, num_upsampling_layers="more",
         norm="syncbatch", stream_norm="instance", spectral=True, style_stream=True, use_vae=False,
@@ -255,7 +252,8 @@ def test_checkpoint_file_roundtrip_with_data_parallel_prefix(golden, tmp_path: P
     state = {f"module.{k}": v for k, v in _without(weights, "vae_fc.", "style_stream.").items()}
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}  # PyTorch < 0.4
     torch.save(state, tmp_path / "latest_net_G.pth")
-    generator = load_reference_checkpoint(TSITGenerator(**TINY, style_stream=False), tmp_path / "latest_net_G.pth")
+    generator = TSITGenerator(**TINY, style_stream=False)
+    load_generator_state(generator, read_reference_state(tmp_path / "latest_net_G.pth"))
     with torch.no_grad():
         out = generator.eval().double()(_inputs(cases)[0].double())
     torch.testing.assert_close(out[..., ::2, ::2], cases["output_sis_sub2"], rtol=0, atol=1e-11)
@@ -264,14 +262,14 @@ def test_checkpoint_file_roundtrip_with_data_parallel_prefix(golden, tmp_path: P
 def test_mismatches_name_the_key(golden) -> None:
     weights, _ = golden
     full = _without(weights, "vae_fc.")
-    with pytest.raises(TSITCheckpointError, match=r"'style_stream\.res_0.*style_stream=True"):
-        convert_generator_state_dict(full, TSITGenerator(**TINY, style_stream=False))
-    with pytest.raises(TSITCheckpointError, match=r"no key 'style_stream\..*style_stream=False"):
-        convert_generator_state_dict(_without(full, "style_stream."), TSITGenerator(**TINY))
-    with pytest.raises(TSITCheckpointError, match=r"'fc\.weight' has shape .*use_vae"):
-        convert_generator_state_dict(full, TSITGenerator(**TINY, use_vae=True, z_dim=8))
-    with pytest.raises(TSITCheckpointError, match=r"'content_stream\.res_0\.conv_0\.\w+' has shape .*input_channels"):
-        convert_generator_state_dict(full, TSITGenerator(**{**TINY, "input_channels": 29}))
+    with pytest.raises(ReferenceWeightsError, match=r"'style_stream\.res_0.*style_stream=True"):
+        convert_generator_state(full, TSITGenerator(**TINY, style_stream=False))
+    with pytest.raises(ReferenceWeightsError, match=r"no key 'style_stream\..*style_stream=False"):
+        convert_generator_state(_without(full, "style_stream."), TSITGenerator(**TINY))
+    with pytest.raises(ReferenceWeightsError, match=r"'fc\.weight' has shape .*use_vae"):
+        convert_generator_state(full, TSITGenerator(**TINY, use_vae=True, z_dim=8))
+    with pytest.raises(ReferenceWeightsError, match=r"'content_stream\.res_0\.conv_0\.\w+' has shape .*input_channels"):
+        convert_generator_state(full, TSITGenerator(**{**TINY, "input_channels": 29}))
 
 
 def test_encoder_keys_follow_the_reference_conv_encoder() -> None:

@@ -16,8 +16,9 @@ from conftest import skip_missing_dependency
 from PIL import Image
 
 from paintscape.checkpoint import save_generator
+from paintscape.inference.painter import Painter
 from paintscape.labels import CLASS_IDS, CLASS_NAMES, NUM_CLASSES
-from paintscape.pipeline import Painter
+from paintscape.models.base import GeneratorSpec
 from paintscape.registry import GENERATORS
 from paintscape.web.server import MAX_UPLOAD_BYTES, PaintServer
 
@@ -44,13 +45,7 @@ def tiny_checkpoint(path: Path) -> Path:
         "norm": "batch",
     }
     generator = GENERATORS.build("spade", **kwargs)
-    spec = {
-        "name": "spade",
-        "args": {**kwargs, "image_size": list(SIZE)},
-        "image_size": list(SIZE),
-        "num_classes": NUM_CLASSES,
-    }
-    save_generator(path, generator, spec)
+    save_generator(path, generator, GeneratorSpec("spade", kwargs, SIZE))
     return path
 
 

@@ -21,7 +21,7 @@ from generator_files import tiny_generator_file
 from PIL import Image
 
 from paintscape.data.io import MAX_PIXELS_ENV, DataError
-from paintscape.pipeline import Painter
+from paintscape.inference.painter import Painter
 from paintscape.web.server import LISTEN_BACKLOG, PAINT_MAX_PIXELS, WORKERS, PaintServer
 
 SIZE = (32, 64)  # (H, W) of the tiny pix2pix
@@ -154,7 +154,7 @@ def test_pixel_limit_follows_the_environment(generator: Path, monkeypatch: pytes
 
 _SERVER = """
 import sys
-from paintscape.pipeline import Painter
+from paintscape.inference.painter import Painter
 from paintscape.web.server import PaintServer
 server = PaintServer(Painter.from_checkpoint(sys.argv[1], device="cpu"), port=0, max_pixels=int(sys.argv[2]))
 print(server.port, flush=True)

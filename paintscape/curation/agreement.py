@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from paintscape.curation.config import CurationConfig
 from paintscape.labels import IGNORE_INDEX, NUM_CLASSES
 
 FEATURE_NAMES = ("L", "a", "b", "contrast", "relative_L")
@@ -184,3 +185,29 @@ def segmenter_accuracy(model, photos: np.ndarray, labels: np.ndarray) -> np.ndar
     valid = labels != IGNORE_INDEX
     hits = ((predicted == labels) & valid).reshape(len(labels), -1).sum(1)
     return hits / np.maximum(valid.reshape(len(labels), -1).sum(1), 1)
+
+
+def disagreement_reasons(scores: dict[str, float], config: CurationConfig, method: str, badly_exposed: bool) -> list[tuple[str, str]]:
+    """``("disagreement", reason)`` pairs from a pair's scores; empty when label and photo agree.
+
+    ``method`` says which scores there are: ``segmenter`` (its pixel accuracy) or ``appearance``
+    (boundary alignment, weakest region alignment, region appearance; the last two are not judged
+    on a ``badly_exposed`` photo, whose edges are weak and colours shifted everywhere).
+    """
+    found = []
+    if method == "segmenter":
+        if scores["segmenter_accuracy"] < config.segmenter_min_accuracy:
+            found.append(f"segmenter pixel accuracy {scores['segmenter_accuracy']:.2f} < {config.segmenter_min_accuracy}")
+        return [("disagreement", f"label/photo disagreement: {why}") for why in found]
+    if scores["boundary_alignment"] < config.boundary_min_ratio:
+        found.append(f"label boundaries off the photo's edges (ratio {scores['boundary_alignment']:.2f} < {config.boundary_min_ratio})")
+    if not badly_exposed:
+        if scores["region_alignment"] < config.region_boundary_min_ratio:
+            found.append(
+                f"a large region's boundary is off the photo's edges (ratio {scores['region_alignment']:.2f} < {config.region_boundary_min_ratio})"
+            )
+        if scores["region_disagreement"] > config.region_disagreement_max:
+            found.append(
+                f"{scores['region_disagreement']:.0%} of the map in regions that look like another class (max {config.region_disagreement_max:.0%})"
+            )
+    return [("disagreement", f"label/photo disagreement: {why}") for why in found]

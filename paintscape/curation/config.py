@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from paintscape.config import ConfigError, _build, load_dataclass, read_yaml_mapping
+from paintscape.config import ConfigError, load_dataclass, read_yaml_mapping
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,6 @@ class CurationConfig:
             raise ConfigError(f"curate.keep_per_group must be >= 1, got {self.keep_per_group}")
         if not 0.0 < self.duplicate_similarity <= 1.0:
             raise ConfigError(f"curate.duplicate_similarity must lie in (0, 1], got {self.duplicate_similarity}")
-
-
-def curation_config_from_dict(data: dict[str, Any] | None) -> CurationConfig:
-    return _build(CurationConfig, data or {}, "curate")
 
 
 def load_curation_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> CurationConfig:

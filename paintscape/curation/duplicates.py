@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from paintscape.curation.config import CurationConfig
 from paintscape.labels import NUM_CLASSES
 
 
@@ -110,3 +111,20 @@ def thin_groups(
         kept = sorted(members[i] for i in order[:keep]) if thinned else list(members)
         out.append(DuplicateGroup(list(members), dispersion, [float(t) for t in typicality], kept, thinned))
     return out
+
+
+def duplicate_reasons(groups: list[DuplicateGroup], names: list[str], config: CurationConfig) -> dict[str, list[tuple[str, str]]]:
+    """``{name: [("duplicate", reason)]}`` for every member a thinned group does not keep."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for gid, group in enumerate(groups):
+        if not group.thinned:
+            continue
+        kept = set(group.kept)
+        for i in group.members:
+            if i not in kept:
+                reason = (
+                    f"near-duplicate layout: group {gid} of {len(group.members)} maps, photo dispersion "
+                    f"{group.dispersion:.3f} > {config.dispersion_threshold}; kept the {len(kept)} most typical"
+                )
+                found.setdefault(names[i], []).append(("duplicate", reason))
+    return found

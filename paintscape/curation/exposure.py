@@ -9,6 +9,8 @@ from paintscape.curation.config import CurationConfig
 from paintscape.labels import CLASS_IDS
 
 SKY = CLASS_IDS["sky"]
+#: The flags of this detector (badly exposed photos: other detectors judge them more leniently).
+EXPOSURE_FLAGS = ("backlit", "underexposed", "overexposed")
 
 
 def luminance(photo: np.ndarray) -> np.ndarray:
@@ -37,8 +39,8 @@ def measure_exposure(photo: np.ndarray, label: np.ndarray, config: CurationConfi
     }
 
 
-def exposure_reasons(scores: dict[str, float], config: CurationConfig) -> dict[str, str]:
-    """``{flag: reason}`` with flags among ``backlit``, ``underexposed``, ``overexposed``."""
+def exposure_reasons(scores: dict[str, float], config: CurationConfig) -> list[tuple[str, str]]:
+    """``(flag, reason)`` pairs, flags among :data:`EXPOSURE_FLAGS`; empty when the photo passes."""
     out = {}
     if scores["backlit_ratio"] >= config.backlit_ratio and scores["ground_luminance"] <= config.backlit_ground_max:
         out["backlit"] = (
@@ -63,4 +65,4 @@ def exposure_reasons(scores: dict[str, float], config: CurationConfig) -> dict[s
             f"over-exposed: mean luminance {scores['mean_luminance']:.2f} (max {config.overexposed_mean}), "
             f"{scores['bright_fraction']:.0%} clipped white"
         )
-    return out
+    return list(out.items())

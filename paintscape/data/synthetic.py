@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 from PIL import Image
 
+from paintscape.io_atomic import atomic_save_image
 from paintscape.labels import CLASS_IDS
 
 logger = logging.getLogger(__name__)
@@ -136,7 +136,6 @@ _TEXTURE[TRUNK] = (0.10, 0.0, 0.0, 0.0, 0.10)
 _TEXTURE[FOAM] = (0.05, 0.0, 0.0, 0.05, 0.15)
 _TEXTURE[MOUNTAIN_GREEN] = (0.18, 0.12, 0.06, 0.0, 0.0)
 
-_VEGETATION = [C["tree"], C["grass"], C["plant"], C["hill"], C["field"]]
 
 # Time of day: light colour (multiplies surfaces), sky zenith and horizon colours, sun colour.
 _LIGHT = {
@@ -176,7 +175,6 @@ def _material_colors(style: SceneStyle) -> np.ndarray:
 
 
 # --- noise ---------------------------------------------------------------------------------------
-_BANK_NAMES = ("fine", "mid", "coarse", "hstreak", "vstreak")
 
 
 def _value_noise(rng: np.random.Generator, shape: tuple[int, int], cells: list[tuple[int, int]]) -> np.ndarray:
@@ -539,121 +537,143 @@ def _layout(cv: _Canvas, rng: np.random.Generator) -> dict:
     # where the ground or water begins: low in sea scenes, high (mountains reaching far down) elsewhere
     horizon = float((rng.uniform(0.45, 0.62) if kind == "sea" else rng.uniform(0.66, 0.86)) * H)
     sun_dir = 1.0 if rng.random() < 0.5 else -1.0
-    scale = H / 384
     has_mountains = kind != "sea" or rng.random() < 0.8
     skyline = _mountains(cv, rng, horizon, sun_dir, kind) if has_mountains else np.full(W, horizon, np.float32)
     gdepth = _ground_depth(cv, horizon)
 
-    def ground_bands(top: np.ndarray, classes: list[int], weights: list[float]) -> list[np.ndarray]:
-        """Fill from top(x) to the bottom with bands of the given classes; returns band tops."""
-        tops = [top]
-        cur = top
-        for i, cls in enumerate(classes):
-            if i + 1 < len(classes):
-                frac = weights[i] / sum(weights[i:])
-                nxt = cur + frac * (H - cur) + _fbm1d(rng, W, 4, 2) * 0.06 * H
-                nxt = np.maximum(nxt, cur + 2).astype(np.float32)
-            else:
-                nxt = np.full(W, H + 1, np.float32)
-            shade = (1.0 + 0.12 * _fbm1d(rng, W, 3, 2))[None, :].astype(np.float32) * np.ones((H, 1), np.float32)
-            cv.paint(cv.band(cur, nxt), cls, shade=shade, depth=gdepth)
-            cur = nxt
-            tops.append(cur)
-        return tops
-
     if kind == "sea":
-        # sea from the horizon to a diagonal shore, sand beach, then grass/rock foreground.
-        tilt = rng.uniform(-0.25, 0.25) * H
-        shore = (
-            horizon
-            + rng.uniform(0.5, 0.85) * (H - horizon)
-            + tilt * (cv.X[0] / W - 0.5)
-            + _fbm1d(rng, W, 5, 3) * 0.04 * H
-        )
-        shore = np.clip(shore, horizon + 4, H + 1).astype(np.float32)
-        sea = cv.band(np.full(W, horizon, np.float32), H + 1)
-        cv.paint(sea, C["sea"], depth=gdepth)
-        cv.waters.append((sea, C["sea"], horizon, 0.35))
-        beach_w = rng.uniform(0.04, 0.1) * H
-        fg = [C["sand"], int(rng.choice([C["grass"], C["rock"], C["sand"], C["land"]]))]
-        tops = ground_bands(shore, fg, [beach_w, 1.0])
-        # waves breaking on the beach (photo only, class sea)
-        foam = cv.band(shore - 2 * scale, shore) & (cv.label == C["sea"])
-        cv.paint(foam, C["sea"], material=FOAM, depth=np.float32(0.2))
-        if rng.random() < 0.5:  # rocks on the shore
-            for _ in range(int(rng.integers(1, 5))):
-                x = rng.uniform(0, W)
-                y = float(shore[int(np.clip(x, 0, W - 1))])
-                r = rng.uniform(8, 30) * scale * (y - horizon) / (H - horizon + 1)
-                _blob(cv, rng, C["rock"], x, y, r * 1.3, r, sun_dir, 0.3)
-        for _ in range(int(rng.integers(0, 4))):
+        _sea_scene(cv, rng, horizon, sun_dir, gdepth)
+    elif kind == "lake":
+        _lake_scene(cv, rng, horizon, sun_dir, gdepth, skyline)
+    else:
+        _land_scene(cv, rng, horizon, sun_dir, gdepth, kind)
+    return dict(horizon=horizon, sun_dir=sun_dir)
+
+
+def _ground_bands(
+    cv: _Canvas, rng: np.random.Generator, depth: np.ndarray, top: np.ndarray, classes: list[int], weights: list[float]
+) -> list[np.ndarray]:
+    """Fill from top(x) to the bottom with bands of the given classes; returns band tops."""
+    H, W = cv.H, cv.W
+    tops = [top]
+    cur = top
+    for i, cls in enumerate(classes):
+        if i + 1 < len(classes):
+            frac = weights[i] / sum(weights[i:])
+            nxt = cur + frac * (H - cur) + _fbm1d(rng, W, 4, 2) * 0.06 * H
+            nxt = np.maximum(nxt, cur + 2).astype(np.float32)
+        else:
+            nxt = np.full(W, H + 1, np.float32)
+        shade = (1.0 + 0.12 * _fbm1d(rng, W, 3, 2))[None, :].astype(np.float32) * np.ones((H, 1), np.float32)
+        cv.paint(cv.band(cur, nxt), cls, shade=shade, depth=depth)
+        cur = nxt
+        tops.append(cur)
+    return tops
+
+
+def _sea_scene(cv: _Canvas, rng: np.random.Generator, horizon: float, sun_dir: float, gdepth: np.ndarray) -> None:
+    """Sea from the horizon to a diagonal shore, a beach, then grass or rock; boats, a pier, people, walls, houses."""
+    H, W = cv.H, cv.W
+    scale = H / 384
+    # sea from the horizon to a diagonal shore, sand beach, then grass/rock foreground.
+    tilt = rng.uniform(-0.25, 0.25) * H
+    shore = (
+        horizon
+        + rng.uniform(0.5, 0.85) * (H - horizon)
+        + tilt * (cv.X[0] / W - 0.5)
+        + _fbm1d(rng, W, 5, 3) * 0.04 * H
+    )
+    shore = np.clip(shore, horizon + 4, H + 1).astype(np.float32)
+    sea = cv.band(np.full(W, horizon, np.float32), H + 1)
+    cv.paint(sea, C["sea"], depth=gdepth)
+    cv.waters.append((sea, C["sea"], horizon, 0.35))
+    beach_w = rng.uniform(0.04, 0.1) * H
+    fg = [C["sand"], int(rng.choice([C["grass"], C["rock"], C["sand"], C["land"]]))]
+    tops = _ground_bands(cv, rng, gdepth, shore, fg, [beach_w, 1.0])
+    # waves breaking on the beach (photo only, class sea)
+    foam = cv.band(shore - 2 * scale, shore) & (cv.label == C["sea"])
+    cv.paint(foam, C["sea"], material=FOAM, depth=np.float32(0.2))
+    if rng.random() < 0.5:  # rocks on the shore
+        for _ in range(int(rng.integers(1, 5))):
+            x = rng.uniform(0, W)
+            y = float(shore[int(np.clip(x, 0, W - 1))])
+            r = rng.uniform(8, 30) * scale * (y - horizon) / (H - horizon + 1)
+            _blob(cv, rng, C["rock"], x, y, r * 1.3, r, sun_dir, 0.3)
+    for _ in range(int(rng.integers(0, 4))):
+        x = rng.uniform(0.05, 0.95) * W
+        far = rng.uniform(0.0, 0.5)
+        y = horizon + (far + 0.02) * (float(shore.min()) - horizon)
+        ship = rng.random() < 0.35
+        size = (6 + 40 * far) * scale * (2.0 if ship else 1.0)
+        _boat(cv, rng, x, y, size, 0.6, ship)
+    if rng.random() < 0.45:  # pier out into the sea
+        x = rng.uniform(0.2, 0.8) * W
+        y_shore = float(shore[int(x)])
+        _pier(cv, rng, x, y_shore, horizon + (y_shore - horizon) * rng.uniform(0.2, 0.6), 0.06 * W, C["sea"])
+    if rng.random() < 0.5:
+        for _ in range(int(rng.integers(1, 4))):
+            x = rng.uniform(0, W)
+            y = min(float(shore[int(x)]) + rng.uniform(0.2, 1.0) * beach_w, H - 1)
+            _person(cv, rng, x, y, (8 + 40 * (y - horizon) / (H - horizon)) * scale, 0.2)
+    if rng.random() < 0.3:  # sea wall on the beach
+        y = float(np.median(tops[1]))
+        x0, x1 = sorted(rng.uniform(0, W, 2))
+        wall = (cv.X >= x0) & (cv.X <= x1 + 20) & (cv.Y >= y - 10 * scale) & (cv.Y <= y)
+        cv.paint(wall, C["wall"], depth=np.float32(0.3))
+    if rng.random() < 0.3:  # seaside houses
+        for _ in range(int(rng.integers(1, 4))):
             x = rng.uniform(0.05, 0.95) * W
-            far = rng.uniform(0.0, 0.5)
-            y = horizon + (far + 0.02) * (float(shore.min()) - horizon)
-            ship = rng.random() < 0.35
-            size = (6 + 40 * far) * scale * (2.0 if ship else 1.0)
-            _boat(cv, rng, x, y, size, 0.6, ship)
-        if rng.random() < 0.45:  # pier out into the sea
-            x = rng.uniform(0.2, 0.8) * W
-            y_shore = float(shore[int(x)])
-            _pier(cv, rng, x, y_shore, horizon + (y_shore - horizon) * rng.uniform(0.2, 0.6), 0.06 * W, C["sea"])
-        if rng.random() < 0.5:
-            for _ in range(int(rng.integers(1, 4))):
-                x = rng.uniform(0, W)
-                y = min(float(shore[int(x)]) + rng.uniform(0.2, 1.0) * beach_w, H - 1)
-                _person(cv, rng, x, y, (8 + 40 * (y - horizon) / (H - horizon)) * scale, 0.2)
-        if rng.random() < 0.3:  # sea wall on the beach
-            y = float(np.median(tops[1]))
-            x0, x1 = sorted(rng.uniform(0, W, 2))
-            wall = (cv.X >= x0) & (cv.X <= x1 + 20) & (cv.Y >= y - 10 * scale) & (cv.Y <= y)
-            cv.paint(wall, C["wall"], depth=np.float32(0.3))
-        if rng.random() < 0.3:  # seaside houses
-            for _ in range(int(rng.integers(1, 4))):
-                x = rng.uniform(0.05, 0.95) * W
-                y = float(tops[1][int(x)]) + 4 * scale
-                _house(cv, rng, x, y, rng.uniform(25, 50) * scale, sun_dir, 0.35)
-        return dict(horizon=horizon, sun_dir=sun_dir)
+            y = float(tops[1][int(x)]) + 4 * scale
+            _house(cv, rng, x, y, rng.uniform(25, 50) * scale, sun_dir, 0.35)
 
-    if kind == "lake":
-        shore = horizon + rng.uniform(0.35, 0.75) * (H - horizon) + _fbm1d(rng, W, 5, 2) * 0.05 * H
-        shore = np.clip(shore, horizon + 6, H - 4).astype(np.float32)
-        cls = C["lake"] if rng.random() < 0.45 else C["water"]
-        far_shore = (horizon + 0.5 * scale + np.abs(_fbm1d(rng, W, 4, 3)) * 4 * scale).astype(np.float32)
-        # a thin far shore of trees/grass at the foot of the mountains
-        if rng.random() < 0.7:
-            _forest(cv, rng, far_shore, rng.uniform(6, 18) * scale, sun_dir, 0.7)
-        water = cv.band(far_shore, shore)
-        cv.paint(water, cls, depth=gdepth)
-        cv.waters.append((water, cls, float(far_shore.mean()), 0.75))
-        if rng.random() < 0.35:  # waterfall down the mountain into the lake
-            x = rng.uniform(0.15, 0.85) * W
-            top = float(skyline[int(x)]) + (horizon - float(skyline[int(x)])) * rng.uniform(0.1, 0.5)
-            half = rng.uniform(3, 12) * scale
-            wob = np.sin(cv.Y / (7 * scale)) * 1.5 * scale
-            fall = (np.abs(cv.X - x - wob) <= half * (1 + 0.6 * np.clip((cv.Y - top) / (horizon - top + 1), 0, 1))) & (cv.Y >= top) & (cv.Y <= horizon + 3 * scale)  # fmt: skip
-            rocks = (np.abs(cv.X - x) <= half * 2.6) & (cv.Y >= top - 4 * scale) & (cv.Y <= horizon) & ~fall
-            cv.paint(rocks, C["rock"], shade=np.float32(0.75), depth=np.float32(0.5))
-            cv.paint(fall, C["waterfall"], depth=np.float32(0.5))
-        fg = [int(rng.choice([C["grass"], C["sand"], C["rock"], C["earth"]])), C["grass"]]
-        ground_bands(shore, fg, [0.25, 1.0])
-        if rng.random() < 0.6:
-            _forest(cv, rng, shore + 2 * scale, rng.uniform(30, 90) * scale, sun_dir, 0.25,
-                    x_range=(0.0, rng.uniform(0.15, 0.4)) if rng.random() < 0.5 else (rng.uniform(0.6, 0.85), 1.0))  # fmt: skip
-        for _ in range(int(rng.integers(0, 3))):
-            x = rng.uniform(0.1, 0.9) * W
-            y = horizon + rng.uniform(0.05, 0.6) * (float(shore.min()) - horizon)
-            _boat(cv, rng, x, y, (8 + 30 * (y - horizon) / (H - horizon)) * scale, 0.5, False)
-        if rng.random() < 0.35:  # wooden pier
-            x = rng.uniform(0.2, 0.8) * W
-            ys0 = float(shore[int(x)])
-            _pier(cv, rng, x, ys0, ys0 - rng.uniform(0.2, 0.5) * (ys0 - horizon), rng.uniform(0.03, 0.06) * W, cls)
-        _foreground_details(cv, rng, horizon, sun_dir, shore)
-        return dict(horizon=horizon, sun_dir=sun_dir)
 
+def _lake_scene(cv: _Canvas, rng: np.random.Generator, horizon: float, sun_dir: float, gdepth: np.ndarray, skyline: np.ndarray) -> None:
+    """A lake or water below the mountains, a far shore, a waterfall maybe; boats, a pier, foreground details."""
+    H, W = cv.H, cv.W
+    scale = H / 384
+    shore = horizon + rng.uniform(0.35, 0.75) * (H - horizon) + _fbm1d(rng, W, 5, 2) * 0.05 * H
+    shore = np.clip(shore, horizon + 6, H - 4).astype(np.float32)
+    cls = C["lake"] if rng.random() < 0.45 else C["water"]
+    far_shore = (horizon + 0.5 * scale + np.abs(_fbm1d(rng, W, 4, 3)) * 4 * scale).astype(np.float32)
+    # a thin far shore of trees/grass at the foot of the mountains
+    if rng.random() < 0.7:
+        _forest(cv, rng, far_shore, rng.uniform(6, 18) * scale, sun_dir, 0.7)
+    water = cv.band(far_shore, shore)
+    cv.paint(water, cls, depth=gdepth)
+    cv.waters.append((water, cls, float(far_shore.mean()), 0.75))
+    if rng.random() < 0.35:  # waterfall down the mountain into the lake
+        x = rng.uniform(0.15, 0.85) * W
+        top = float(skyline[int(x)]) + (horizon - float(skyline[int(x)])) * rng.uniform(0.1, 0.5)
+        half = rng.uniform(3, 12) * scale
+        wob = np.sin(cv.Y / (7 * scale)) * 1.5 * scale
+        fall = (np.abs(cv.X - x - wob) <= half * (1 + 0.6 * np.clip((cv.Y - top) / (horizon - top + 1), 0, 1))) & (cv.Y >= top) & (cv.Y <= horizon + 3 * scale)  # fmt: skip
+        rocks = (np.abs(cv.X - x) <= half * 2.6) & (cv.Y >= top - 4 * scale) & (cv.Y <= horizon) & ~fall
+        cv.paint(rocks, C["rock"], shade=np.float32(0.75), depth=np.float32(0.5))
+        cv.paint(fall, C["waterfall"], depth=np.float32(0.5))
+    fg = [int(rng.choice([C["grass"], C["sand"], C["rock"], C["earth"]])), C["grass"]]
+    _ground_bands(cv, rng, gdepth, shore, fg, [0.25, 1.0])
+    if rng.random() < 0.6:
+        _forest(cv, rng, shore + 2 * scale, rng.uniform(30, 90) * scale, sun_dir, 0.25,
+                x_range=(0.0, rng.uniform(0.15, 0.4)) if rng.random() < 0.5 else (rng.uniform(0.6, 0.85), 1.0))  # fmt: skip
+    for _ in range(int(rng.integers(0, 3))):
+        x = rng.uniform(0.1, 0.9) * W
+        y = horizon + rng.uniform(0.05, 0.6) * (float(shore.min()) - horizon)
+        _boat(cv, rng, x, y, (8 + 30 * (y - horizon) / (H - horizon)) * scale, 0.5, False)
+    if rng.random() < 0.35:  # wooden pier
+        x = rng.uniform(0.2, 0.8) * W
+        ys0 = float(shore[int(x)])
+        _pier(cv, rng, x, ys0, ys0 - rng.uniform(0.2, 0.5) * (ys0 - horizon), rng.uniform(0.03, 0.06) * W, cls)
+    _foreground_details(cv, rng, horizon, sun_dir, shore)
+
+
+def _land_scene(cv: _Canvas, rng: np.random.Generator, horizon: float, sun_dir: float, gdepth: np.ndarray, kind: str) -> None:
+    """Fields, grass, earth with a winding river or a road/path to the horizon; houses, a wall, foreground details."""
+    H, W = cv.H, cv.W
+    scale = H / 384
     # river and land: fields, grass, earth; a winding river or a road/path to the horizon.
     classes = [int(rng.choice([C["field"], C["grass"], C["hill"], C["land"]])), C["grass"],
                int(rng.choice([C["grass"], C["field"], C["earth"], C["land"]]))]  # fmt: skip
-    tops = ground_bands(np.full(W, horizon, np.float32), classes, [0.25, 0.4, 0.35])
+    tops = _ground_bands(cv, rng, gdepth, np.full(W, horizon, np.float32), classes, [0.25, 0.4, 0.35])
     if rng.random() < 0.6:
         _forest(cv, rng, np.full(W, horizon + 2 * scale, np.float32), rng.uniform(5, 16) * scale, sun_dir, 0.75)
     vanish = rng.uniform(0.25, 0.75) * W
@@ -711,7 +731,6 @@ def _layout(cv: _Canvas, rng: np.random.Generator) -> dict:
         wall = (cv.X >= x0) & (cv.X <= x1) & (cv.Y >= y - hgt) & (cv.Y <= y)
         cv.paint(wall, C["wall"], depth=np.float32(0.4))
     _foreground_details(cv, rng, horizon, sun_dir, tops[1])
-    return dict(horizon=horizon, sun_dir=sun_dir)
 
 
 def _foreground_details(cv: _Canvas, rng, horizon: float, sun_dir: float, line: np.ndarray) -> None:
@@ -852,18 +871,8 @@ def make_scene(
 def _write_one(args: tuple[str, str, int, tuple[int, int]]) -> str:
     out_dir, name, seed, size = args
     photo, label = make_scene(seed, size)
-    for sub, ext, image, kw in (("imgs", ".jpg", Image.fromarray(photo), dict(quality=95)),
-                                ("labels", ".png", Image.fromarray(label, mode="L"), {})):  # fmt: skip
-        final = os.path.join(out_dir, sub, name + ext)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(final), prefix="." + name, suffix=ext)
-        os.close(fd)
-        try:
-            image.save(tmp, **kw)
-            os.replace(tmp, final)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+    atomic_save_image(os.path.join(out_dir, "imgs", name + ".jpg"), Image.fromarray(photo), quality=95)
+    atomic_save_image(os.path.join(out_dir, "labels", name + ".png"), Image.fromarray(label, mode="L"))
     return name
 
 

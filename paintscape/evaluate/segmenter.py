@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -32,6 +30,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from paintscape.io_atomic import atomic_write_directory
 from paintscape.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 
 logger = logging.getLogger(__name__)
@@ -184,26 +183,14 @@ def _collate(items: list[Mapping]) -> dict:
     }
 
 
-def _write_atomically(model, out_dir: Path, facts: dict) -> None:
-    """save_pretrained into a temp folder next to ``out_dir``, then swap it in with renames."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        with open(tmp / TRAINING_FACTS_FILE, "w") as f:
-            json.dump(facts, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        old = None
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+def _save(model, out_dir: Path, facts: dict) -> None:
+    """``save_pretrained`` + ``training.json``, all at once (io_atomic's folder swap)."""
+
+    def fill(folder: Path) -> None:
+        model.save_pretrained(folder, safe_serialization=True)
+        (folder / TRAINING_FACTS_FILE).write_text(json.dumps(facts, indent=2))
+
+    atomic_write_directory(out_dir, fill)
 
 
 def train_segmenter(
@@ -244,41 +231,12 @@ def train_segmenter(
     total = steps if steps is not None else epochs * len(loader)
     if total <= 0:
         raise ValueError(f"nothing to train: {total} steps (dataset of {len(dataset)} items?)")
-    head = [p for n, p in model.named_parameters() if n.startswith("decode_head.")]
-    body = [p for n, p in model.named_parameters() if not n.startswith("decode_head.")]
-    optimizer = torch.optim.AdamW(
-        [{"params": body, "lr": lr}, {"params": head, "lr": lr * 10}], weight_decay=weight_decay
-    )
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
-    model.train()
-    losses: list[float] = []
-    step, start = 0, time.time()
-    epoch = 0
-    while step < total:
-        if hasattr(dataset, "set_epoch"):  # PairedFolder: fresh augmentation each pass
-            dataset.set_epoch(epoch)
-        epoch += 1
-        for batch in loader:
-            image = batch["image"].to(device, torch.float32)
-            label = batch["label"].to(device)
-            loss = segmentation_loss(logits_at(model, image, size=tuple(label.shape[-2:])), label)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"segmenter loss became {loss.item()} at step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            losses.append(loss.item())
-            if progress is not None:
-                progress(step, total, losses[-1])
-            if step >= total:
-                break
-    model.eval()
+    start = time.time()
+    losses = _fit(model, dataset, loader, total, lr, weight_decay, device, progress)
     facts = {
         "size": size,
-        "steps": step,
-        "epochs": round(step / len(loader), 3),
+        "steps": len(losses),
+        "epochs": round(len(losses) / len(loader), 3),
         "batch_size": batch_size,
         "lr": lr,
         "weight_decay": weight_decay,
@@ -291,5 +249,39 @@ def train_segmenter(
         "class_names": list(CLASS_NAMES),
         "input_normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "from": "[-1, 1] -> [0, 1]"},
     }
-    _write_atomically(model, Path(out_dir), facts)
+    _save(model, Path(out_dir), facts)
     return model
+
+
+def _fit(model, dataset, loader, total: int, lr: float, weight_decay: float, device, progress) -> list[float]:
+    """``total`` AdamW steps (x10 lr on the decode head, linear decay to 0); returns the losses."""
+    head = [p for n, p in model.named_parameters() if n.startswith("decode_head.")]
+    body = [p for n, p in model.named_parameters() if not n.startswith("decode_head.")]
+    optimizer = torch.optim.AdamW(
+        [{"params": body, "lr": lr}, {"params": head, "lr": lr * 10}], weight_decay=weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1 - s / total))
+    model.train()
+    losses: list[float] = []
+    epoch = 0
+    while len(losses) < total:
+        if hasattr(dataset, "set_epoch"):  # PairedFolder: fresh augmentation each pass
+            dataset.set_epoch(epoch)
+        epoch += 1
+        for batch in loader:
+            image = batch["image"].to(device, torch.float32)
+            label = batch["label"].to(device)
+            loss = segmentation_loss(logits_at(model, image, size=tuple(label.shape[-2:])), label)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"segmenter loss became {loss.item()} at step {len(losses)}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(loss.item())
+            if progress is not None:
+                progress(len(losses), total, losses[-1])
+            if len(losses) >= total:
+                break
+    model.eval()
+    return losses

@@ -17,15 +17,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paintscape.layers.modulated_norm import modulated_norm
-from paintscape.layers.norms import NORM_KINDS, normalization
-from paintscape.layers.spectral import spectral_norm
-
-#: Negative slope of every leaky ReLU in TSIT.
-LEAKY_SLOPE = 0.2
-
-
-def _maybe_spectral(layer: nn.Module, spectral: bool) -> nn.Module:
-    return spectral_norm(layer) if spectral else layer
+from paintscape.layers.norms import NORM_KINDS, conv_normalization, normalization
+from paintscape.layers.spade import LEAKY_SLOPE  # TSIT's leaky ReLUs have SPADE's slope
+from paintscape.layers.spectral import maybe_spectral_norm
 
 
 class FADE(nn.Module):
@@ -62,10 +56,10 @@ class FADEResnetBlock(nn.Module):
         super().__init__()
         self.learned_shortcut = in_channels != out_channels
         middle = in_channels
-        self.conv_0 = _maybe_spectral(nn.Conv2d(in_channels, middle, kernel_size=3, padding=1), spectral)
-        self.conv_1 = _maybe_spectral(nn.Conv2d(middle, out_channels, kernel_size=3, padding=1), spectral)
+        self.conv_0 = maybe_spectral_norm(nn.Conv2d(in_channels, middle, kernel_size=3, padding=1), spectral)
+        self.conv_1 = maybe_spectral_norm(nn.Conv2d(middle, out_channels, kernel_size=3, padding=1), spectral)
         if self.learned_shortcut:
-            self.conv_s = _maybe_spectral(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False), spectral)
+            self.conv_s = maybe_spectral_norm(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False), spectral)
         self.norm_0 = FADE(in_channels, in_channels, norm)
         self.norm_1 = FADE(middle, middle, norm)
         if self.learned_shortcut:
@@ -93,15 +87,14 @@ class StreamResnetBlock(nn.Module):
             raise ValueError(f"stream norm must be one of 'batch', 'syncbatch', 'instance', got {norm!r}")
         self.learned_shortcut = in_channels != out_channels
         middle = in_channels
-        affine = norm in ("batch", "syncbatch")
-        self.conv_0 = _maybe_spectral(nn.Conv2d(in_channels, middle, kernel_size=3, padding=1), spectral)
-        self.conv_1 = _maybe_spectral(nn.Conv2d(middle, out_channels, kernel_size=3, padding=1), spectral)
+        self.conv_0 = maybe_spectral_norm(nn.Conv2d(in_channels, middle, kernel_size=3, padding=1), spectral)
+        self.conv_1 = maybe_spectral_norm(nn.Conv2d(middle, out_channels, kernel_size=3, padding=1), spectral)
         if self.learned_shortcut:
-            self.conv_s = _maybe_spectral(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False), spectral)
-        self.norm_layer_in = normalization(norm, in_channels, affine=affine)
-        self.norm_layer_out = normalization(norm, out_channels, affine=affine)
+            self.conv_s = maybe_spectral_norm(nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=False), spectral)
+        self.norm_layer_in = conv_normalization(norm, in_channels)
+        self.norm_layer_out = conv_normalization(norm, out_channels)
         if self.learned_shortcut:
-            self.norm_layer_s = normalization(norm, out_channels, affine=affine)
+            self.norm_layer_s = conv_normalization(norm, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.learned_shortcut:

@@ -24,12 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from paintscape.layers.norms import SyncableBatchNorm2d
+
 
 def fusable(norm: nn.Module, x: Tensor) -> bool:
     """Whether :func:`modulated_norm` may compute ``norm`` itself for this input."""
     if x.dtype != torch.float32 or not torch.is_grad_enabled() or x.dim() != 4:
         return False
-    if type(norm) is nn.BatchNorm2d:  # exactly: SyncBatchNorm (a subclass) must reduce across ranks
+    if type(norm) in (nn.BatchNorm2d, SyncableBatchNorm2d):  # exactly: nn.SyncBatchNorm must reduce across ranks
         return norm.training and not norm.affine
     if type(norm) is nn.InstanceNorm2d:
         return not norm.affine and not norm.track_running_stats

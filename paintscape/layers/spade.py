@@ -14,12 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from paintscape.layers.spectral import spectral_norm
+from paintscape.layers.spectral import maybe_spectral_norm
 
 from .modulated_norm import modulated_norm
 from .norms import normalization
 
-#: Slope of every leaky ReLU in SPADE's generator, encoder and discriminator.
+#: Slope of every leaky ReLU in SPADE's generator, encoder and discriminator, and in TSIT's.
 LEAKY_SLOPE = 0.2
 
 
@@ -134,12 +134,10 @@ class SPADEResBlock(nn.Module):
         super().__init__()
         self.learned_shortcut = in_channels != out_channels
         middle_channels = min(in_channels, out_channels)
-        wrap = spectral_norm if spectral else (lambda layer: layer)
-
-        self.conv_0 = wrap(nn.Conv2d(in_channels, middle_channels, 3, padding=1))
-        self.conv_1 = wrap(nn.Conv2d(middle_channels, out_channels, 3, padding=1))
+        self.conv_0 = maybe_spectral_norm(nn.Conv2d(in_channels, middle_channels, 3, padding=1), spectral)
+        self.conv_1 = maybe_spectral_norm(nn.Conv2d(middle_channels, out_channels, 3, padding=1), spectral)
         if self.learned_shortcut:
-            self.conv_s = wrap(nn.Conv2d(in_channels, out_channels, 1, bias=False))
+            self.conv_s = maybe_spectral_norm(nn.Conv2d(in_channels, out_channels, 1, bias=False), spectral)
 
         spade = dict(norm=norm, hidden_channels=hidden_channels, kernel_size=kernel_size)
         self.norm_0 = SPADE(in_channels, label_channels, **spade)

@@ -331,3 +331,8 @@ def spectral_norm(
     module.sn_n_power_iterations = n_power_iterations
     module.sn_eps = eps
     return module
+
+
+def maybe_spectral_norm(module: T_module, enabled: bool) -> T_module:
+    """:func:`spectral_norm` of ``module`` when ``enabled`` (the networks' ``spectral`` switch), else ``module``."""
+    return spectral_norm(module) if enabled else module

@@ -1,7 +1,7 @@
 """VGG19 perceptual loss (pix2pixHD / SPADE ``VGGLoss``), with an L1 or cosine feature distance.
 
 Features are taken after ``relu1_1, relu2_1, relu3_1, relu4_1, relu5_1`` of torchvision's VGG19
-(``features[:2], [2:7], [7:12], [12:21], [21:30]``, SPADE's slices) and weighted
+(``torchvision.models.vgg19().features[:2], [2:7], [7:12], [12:21], [21:30]``, SPADE's slices) and weighted
 ``1/32, 1/16, 1/8, 1/4, 1``. Per layer the distance is averaged over every element (``l1``: SPADE's
 ``nn.L1Loss``) or over every pixel (``cosine``: ``1 - cos`` between the channel vectors of the fake
 and the real at that pixel); the real image's features carry no gradient (SPADE detaches them).
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+import torchvision
 from torch import Tensor, nn
 
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -33,8 +34,6 @@ LAYER_NAMES = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 LAYER_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 DISTANCES = ("l1", "cosine")
 _SLICE_ENDS = (2, 7, 12, 21, 30)  # indices into torchvision's vgg19().features
-# torchvision's VGG19 ("E") configuration up to relu5_1: channels, or "M" for a 2x2 max pool.
-_CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -70,25 +69,30 @@ class VGG19Features(nn.Module):
         if input_normalization not in ("imagenet", "none"):
             raise ValueError(f"input_normalization must be 'imagenet' or 'none', got {input_normalization!r}")
         self.input_normalization = input_normalization
-        layers: list[nn.Module] = []
-        channels = 3
-        for entry in _CONFIG:
-            if entry == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                # In place: each ReLU follows a conv (which needs its input, not its output), and every
-                # slice returned by forward ends on a ReLU that the next slice's conv only reads.
-                layers += [nn.Conv2d(channels, entry, 3, padding=1), nn.ReLU(inplace=True)]
-                channels = entry
-        assert len(layers) == _SLICE_ENDS[-1]
-        self.features = nn.Sequential(*layers)
+        # torchvision's own network, built on the meta device (no memory, no initialisation), of
+        # which only the layers up to relu5_1 are materialised. Its ReLUs work in place: each
+        # follows a conv (which needs its input, not its output), and every slice forward returns
+        # ends on a ReLU that the next slice's conv only reads.
+        with torch.device("meta"):
+            network = torchvision.models.vgg19(weights=None)
+        self.features = network.features[: _SLICE_ENDS[-1]].to_empty(device="cpu")
         self.register_buffer("mean", torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
-        if weights != "random":
+        if weights == "random":
+            self._initialise()
+        else:
             path = default_vgg19_path() if weights is None else Path(weights)
             self._load(path)
         self.requires_grad_(False)
         self.eval()
+
+    @torch.no_grad()
+    def _initialise(self) -> None:
+        """Random weights as torchvision initialises VGG's convolutions (tests only)."""
+        for layer in self.features:
+            if isinstance(layer, nn.Conv2d):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(layer.bias)
 
     def _load(self, path: Path) -> None:
         state = _read_weights(path)

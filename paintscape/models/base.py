@@ -51,7 +51,13 @@ class Generator(nn.Module):
     z_dim: int = 0
     spatial_latent: bool = False
     uses_style: bool = False
-    encoder: nn.Module | None = None
+    encoder: nn.Module | None
+
+    def __init__(self) -> None:
+        super().__init__()
+        # An instance attribute, not a class one: nn.Module keeps submodules outside ``__dict__``, so
+        # a class-level ``encoder = None`` would hide the encoder a subclass assigns.
+        self.encoder = None
 
     def latent_shape(self, batch: int, size: tuple[int, int]) -> tuple[int, ...] | None:
         """Shape of ``z`` for ``batch`` label maps of ``size`` (H, W); None when there is no latent."""
@@ -83,6 +89,10 @@ class Generator(nn.Module):
         return mu + noise * torch.exp(0.5 * logvar)
 
 
+#: ``GeneratorSpec.extra["style_encoder"]`` of a VAE generator converted without its encoder file.
+STYLE_ENCODER_ABSENT = "absent"
+
+
 @dataclass(frozen=True)
 class GeneratorSpec:
     """What a checkpoint stores to rebuild its generator: plain JSON, no pickle.
@@ -103,6 +113,12 @@ class GeneratorSpec:
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def style_encoder_absent(self) -> bool:
+        """True for a VAE generator converted without its encoder (``convert-reference --no-encoder``):
+        its encoder holds untrained weights, so no style photo may steer it."""
+        return self.extra.get("style_encoder") == STYLE_ENCODER_ABSENT
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -151,8 +167,23 @@ class GeneratorSpec:
         return cls.from_dict(data, source)
 
     def build_kwargs(self) -> dict[str, Any]:
-        """``args`` as the constructor takes them (``image_size`` as a tuple)."""
-        return {k: tuple(v) if k == "image_size" and isinstance(v, list) else v for k, v in self.args.items()}
+        """``args`` as the constructor takes them: every ``image_size``, also inside nested argument
+        mappings (a remapped generator's ``inner_args``), as an ``(H, W)`` tuple."""
+        return constructor_kwargs(self.args)
+
+
+def constructor_kwargs(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments stored as JSON data -> as constructors take them: every ``image_size`` (also in
+    nested mappings) an ``(H, W)`` tuple. The one place sizes turn from lists back into tuples."""
+    return _constructor_value(dict(args))
+
+
+def _constructor_value(value: Any, key: str = "") -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _constructor_value(v, str(k)) for k, v in value.items()}
+    if key == "image_size" and isinstance(value, Sequence):
+        return (int(value[0]), int(value[1]))
+    return value
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,9 +13,9 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..layers.norms import normalization
+from ..layers.norms import conv_normalization
 from ..layers.spade import LEAKY_SLOPE, init_spade_weights
-from ..layers.spectral import spectral_norm
+from ..layers.spectral import maybe_spectral_norm
 
 #: Spatial size of the last feature map, flattened into the linear heads.
 _FINAL_SIZE = 4
@@ -31,9 +31,7 @@ def conv_norm(
     ``norm="none"`` leaves the conv alone.
     """
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=norm == "none")
-    if spectral:
-        conv = spectral_norm(conv)
-    return nn.Sequential(conv, normalization(norm, out_channels, affine=norm != "instance"))
+    return nn.Sequential(maybe_spectral_norm(conv, spectral), conv_normalization(norm, out_channels))
 
 
 class ConvEncoder(nn.Module):

@@ -17,7 +17,7 @@ that halve the size (the encoder), six that double it with the encoder's maps co
 decoder), and a 1x1 conv to ``N + 1`` per-pixel logits. Channel 0 is "fake"; channel ``k + 1`` is
 class ``k`` (the reference's target layout). Spectral norm on every block conv.
 
-The weights of the reference load through :mod:`paintscape.models.oasis_reference`.
+The weights of the reference load through :mod:`paintscape.reference.oasis`.
 """
 
 from __future__ import annotations

@@ -1,118 +1,87 @@
-"""PatchGAN discriminators as in SPADE (NVlabs/SPADE ``models/networks/discriminator.py``).
+"""pix2pix's PatchGAN discriminator (junyanz/pytorch-CycleGAN-and-pix2pix ``NLayerDiscriminator``).
 
-:class:`NLayerDiscriminator` is one 70x70-style PatchGAN over the label map and the photo
-concatenated; :class:`MultiscaleDiscriminator` runs ``num_scales`` of them on the input and on
-average-pooled copies (pix2pixHD / SPADE). Both return every intermediate feature map, logits last,
-for the feature-matching loss (docs/architecture.md, discriminator contract). Used by SPADE and TSIT.
+Registered as ``patchgan``; :mod:`paintscape.reference.pix2pix` converts the reference's
+``latest_net_D.pth`` into it. (SPADE's multi-scale discriminator of PatchGANs is
+:mod:`paintscape.models.multiscale`.)
 """
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..labels import add_dont_care
-from ..layers.spade import LEAKY_SLOPE, init_spade_weights
-from ..registry import DISCRIMINATORS
-from .encoders import conv_norm
-
-_KERNEL = 4
-_PADDING = 2  # ceil((4 - 1) / 2), as in the reference: the maps grow by one pixel at stride 1
-_MAX_CHANNELS = 512
+from paintscape.labels import NUM_CLASSES
+from paintscape.layers.norms import conv_normalization
+from paintscape.models.pix2pix import init_weights
+from paintscape.registry import DISCRIMINATORS
 
 
-class NLayerDiscriminator(nn.Module):
-    """``num_layers`` 4x4 convs (stride 2, the last stride 1) then a 4x4 conv to one logit map.
+@DISCRIMINATORS.register("patchgan")
+class PatchGANDiscriminator(nn.Module):
+    """pix2pix's PatchGAN ``NLayerDiscriminator`` (``basic`` = 3 layers: 70x70 receptive field).
 
-    The first conv has neither norm nor spectral norm, the middle ones have both, the logit conv
-    neither — exactly the reference's layout, where ``norm_layer`` wraps only the middle convs.
+    It sees the label and the image concatenated on channels, label first (the reference's
+    ``cat((real_A, fake_B), 1)``), and returns one scale ``[[feature_1, ..., feature_n, logits]]``:
+    the output of every LeakyReLU block, then the 1-channel patch logits (no sigmoid).
+
+    Args:
+        num_classes: label classes (one-hot channels).
+        input_channels: overrides the label channel count (3 or 30 for reference checkpoints).
+        image_channels: image channels (3).
+        base_channels: the reference's ``ndf``.
+        num_layers: the reference's ``n_layers_D`` (3 for ``basic``).
+        norm: ``batch`` (reference default), ``syncbatch``, ``instance`` or ``none``.
     """
 
     def __init__(
         self,
         *,
-        in_channels: int,
+        num_classes: int = NUM_CLASSES,
+        input_channels: int | None = None,
+        image_channels: int = 3,
         base_channels: int = 64,
-        num_layers: int = 4,
-        norm: str = "instance",
-        spectral: bool = True,
+        num_layers: int = 3,
+        norm: str = "batch",
     ) -> None:
         super().__init__()
         if num_layers < 1:
-            raise ValueError(f"NLayerDiscriminator needs num_layers >= 1, got {num_layers}")
-        layers = [
+            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        self.label_channels = num_classes if input_channels is None else int(input_channels)
+        self.image_channels = image_channels
+        use_bias = norm == "instance"
+        blocks = [
             nn.Sequential(
-                nn.Conv2d(in_channels, base_channels, _KERNEL, stride=2, padding=_PADDING), nn.LeakyReLU(LEAKY_SLOPE)
+                nn.Conv2d(self.label_channels + image_channels, base_channels, 4, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
             )
         ]
-        channels = base_channels
-        for n in range(1, num_layers):
-            previous, channels = channels, min(channels * 2, _MAX_CHANNELS)
-            stride = 1 if n == num_layers - 1 else 2
-            block = conv_norm(previous, channels, _KERNEL, stride, _PADDING, norm=norm, spectral=spectral)
-            layers.append(nn.Sequential(*block, nn.LeakyReLU(LEAKY_SLOPE)))  # (conv, norm, act)
-        layers.append(nn.Sequential(nn.Conv2d(channels, 1, _KERNEL, stride=1, padding=_PADDING)))
-        self.layers = nn.ModuleList(layers)
-
-    def forward(self, x: Tensor) -> list[Tensor]:
-        features = []
-        for layer in self.layers:
-            x = layer(x)
-            features.append(x)
-        return features
-
-
-@DISCRIMINATORS.register("multiscale")
-class MultiscaleDiscriminator(nn.Module):
-    """``num_scales`` PatchGANs on ``cat([label, image])`` at full, 1/2, 1/4... resolution.
-
-    ``forward(label, image)`` takes the one-hot label ``(B, num_classes + extra_label_channels, H, W)``
-    and the photo ``(B, image_channels, H, W)`` and returns one list of feature maps per scale,
-    logits last. Defaults are SPADE's: ``num_scales=2``, ``num_layers=4``, spectral instance norm.
-    ``extra_label_channels`` counts label channels beyond the classes (SPADE's don't-care channel
-    or instance-edge map).
-    """
-
-    def __init__(
-        self,
-        *,
-        num_classes: int = 29,
-        extra_label_channels: int = 0,
-        image_channels: int = 3,
-        base_channels: int = 64,
-        num_layers: int = 4,
-        num_scales: int = 2,
-        norm: str = "instance",
-        spectral: bool = True,
-    ) -> None:
-        super().__init__()
-        self.label_channels = num_classes + extra_label_channels
-        self.image_channels = image_channels
-        self.scales = nn.ModuleList(
-            NLayerDiscriminator(
-                in_channels=self.label_channels + image_channels,
-                base_channels=base_channels,
-                num_layers=num_layers,
-                norm=norm,
-                spectral=spectral,
+        previous = base_channels
+        for n in range(1, num_layers + 1):
+            current = base_channels * min(2**n, 8)
+            stride = 2 if n < num_layers else 1  # the last block keeps the resolution
+            blocks.append(
+                nn.Sequential(
+                    nn.Conv2d(previous, current, 4, stride=stride, padding=1, bias=use_bias),
+                    conv_normalization(norm, current),
+                    nn.LeakyReLU(0.2),
+                )
             )
-            for _ in range(num_scales)
-        )
-        init_spade_weights(self)
+            previous = current
+        self.blocks = nn.ModuleList(blocks)
+        self.classifier = nn.Conv2d(previous, 1, 4, stride=1, padding=1)
+        init_weights(self)
 
     def forward(self, label: Tensor, image: Tensor) -> list[list[Tensor]]:
-        if label.shape[1] + 1 == self.label_channels:
-            label = add_dont_care(label, self.label_channels)  # 29 classes -> 29 + don't care
+        """``label`` ``(B, C, H, W)`` and ``image`` ``(B, 3, H, W)`` -> ``[[features..., logits]]``."""
         if label.shape[1] != self.label_channels or image.shape[1] != self.image_channels:
             raise ValueError(
-                f"MultiscaleDiscriminator expects a label with {self.label_channels} channels and an image "
-                f"with {self.image_channels}, got {label.shape[1]} and {image.shape[1]}"
+                f"PatchGAN expects a {self.label_channels}-channel label and a {self.image_channels}-channel "
+                f"image, got {label.shape[1]} and {image.shape[1]}"
             )
-        x = torch.cat([label, image], dim=1)  # (B, L + 3, H, W): label first, as in the reference
-        outputs = []
-        for i, discriminator in enumerate(self.scales):
-            if i > 0:
-                x = F.avg_pool2d(x, kernel_size=3, stride=2, padding=1, count_include_pad=False)
-            outputs.append(discriminator(x))
-        return outputs
+        h = torch.cat([label, image], dim=1)  # (B, C + 3, H, W)
+        features = []
+        for block in self.blocks:
+            h = block(h)
+            features.append(h)
+        features.append(self.classifier(h))  # (B, 1, H/2^n - 2, W/2^n - 2) patch logits
+        return [features]

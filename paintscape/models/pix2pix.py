@@ -1,9 +1,9 @@
-"""pix2pix (Isola et al., 2017): a U-Net generator and a PatchGAN discriminator.
+"""pix2pix (Isola et al., 2017): the U-Net generator (its PatchGAN discriminator is in :mod:`.patchgan`).
 
 Faithful to junyanz/pytorch-CycleGAN-and-pix2pix (``models/networks.py``: ``UnetGenerator``,
-``UnetSkipConnectionBlock``, ``NLayerDiscriminator``), written as flat loops instead of recursive
-blocks so that it reads top to bottom. :mod:`paintscape.models.pix2pix_reference` converts that
-repository's ``latest_net_G.pth`` / ``latest_net_D.pth`` into these modules.
+``UnetSkipConnectionBlock``), written as flat loops instead of recursive blocks so that it reads
+top to bottom. :mod:`paintscape.reference.pix2pix` converts that repository's
+``latest_net_G.pth`` / ``latest_net_D.pth`` into these modules.
 
 Two details of the reference are reproduced on purpose:
 
@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paintscape.labels import NUM_CLASSES
-from paintscape.layers.norms import normalization
-from paintscape.registry import DISCRIMINATORS, GENERATORS
+from paintscape.layers.norms import conv_normalization
+from paintscape.models.base import Generator
+from paintscape.registry import GENERATORS
 
 MAX_UNET_DEPTH = 8  # the reference's unet_256
 
@@ -54,7 +55,7 @@ def unet_depth(image_size: tuple[int, int], max_depth: int = MAX_UNET_DEPTH) -> 
     return depth
 
 
-def _init_weights(module: nn.Module, gain: float = 0.02) -> None:
+def init_weights(module: nn.Module, gain: float = 0.02) -> None:
     """The reference's ``init_weights(init_type='normal', init_gain=0.02)``."""
     for layer in module.modules():
         if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -64,11 +65,6 @@ def _init_weights(module: nn.Module, gain: float = 0.02) -> None:
         elif isinstance(layer, nn.BatchNorm2d) and layer.weight is not None:
             nn.init.normal_(layer.weight, 1.0, gain)
             nn.init.zeros_(layer.bias)
-
-
-def _norm(kind: str, channels: int) -> nn.Module:
-    # The reference's batch norm is affine with running statistics; its instance norm is neither.
-    return normalization(kind, channels, affine=kind in ("batch", "syncbatch"))
 
 
 class _Level(nn.Module):
@@ -84,7 +80,7 @@ class _Level(nn.Module):
 
 
 @GENERATORS.register("pix2pix")
-class UNetGenerator(nn.Module):
+class UNetGenerator(Generator):
     """pix2pix's U-Net generator ``unet_<size>`` with skip connections, batch norm and dropout.
 
     Level ``k`` (1 = outermost, ``depth`` = innermost) has ``base_channels * min(2**(k-1), 8)``
@@ -99,18 +95,14 @@ class UNetGenerator(nn.Module):
     Args:
         num_classes: label classes; the one-hot input has this many channels.
         image_size: ``(H, W)`` the network is built for; inputs must be divisible by ``2**depth``.
-        input_channels: overrides the input channel count (e.g. 3 for an RGB label, 30 for a
-            checkpoint trained with an extra channel); defaults to ``num_classes``.
+        input_channels: overrides the input channel count, ``label_channels`` (e.g. 3 for an RGB
+            label, 30 for a checkpoint trained with an extra channel); defaults to ``num_classes``.
         output_channels: image channels (3).
         base_channels: the reference's ``ngf``.
         num_downsampling: the reference's ``num_downs``; ``None`` picks it from ``image_size``.
         norm: ``batch`` (reference default), ``syncbatch``, ``instance`` or ``none``.
         dropout: dropout probability on the inner decoder levels (reference: 0.5).
     """
-
-    z_dim = 0
-    uses_style = False
-    encoder = None
 
     def __init__(
         self,
@@ -130,7 +122,7 @@ class UNetGenerator(nn.Module):
             raise ValueError(f"num_downsampling must be >= 2, got {depth}")
         self.num_classes = num_classes
         self.image_size = (int(image_size[0]), int(image_size[1]))
-        self.input_channels = num_classes if input_channels is None else int(input_channels)
+        self.label_channels = num_classes if input_channels is None else int(input_channels)
         self.depth = depth
         use_bias = norm == "instance"  # reference: bias only when the norm has no affine shift
         channels = [base_channels * min(2**k, 8) for k in range(depth)]  # inner channels per level
@@ -139,27 +131,27 @@ class UNetGenerator(nn.Module):
         up: list[nn.Module] = []
         for k in range(depth):
             outermost, innermost = k == 0, k == depth - 1
-            in_channels = self.input_channels if outermost else channels[k - 1]
+            in_channels = self.label_channels if outermost else channels[k - 1]
             out_channels = output_channels if outermost else channels[k - 1]
-            down_norm = nn.Identity() if (outermost or innermost) else _norm(norm, channels[k])
+            down_norm = nn.Identity() if (outermost or innermost) else conv_normalization(norm, channels[k])
             down.append(_Level(nn.Conv2d(in_channels, channels[k], 4, stride=2, padding=1, bias=use_bias), down_norm))
             # The innermost level sees only its own down path; the others also get the skip.
             up_in = channels[k] if innermost else channels[k] * 2
             up_conv = nn.ConvTranspose2d(up_in, out_channels, 4, stride=2, padding=1, bias=outermost or use_bias)
-            up.append(_Level(up_conv, nn.Identity() if outermost else _norm(norm, out_channels)))
+            up.append(_Level(up_conv, nn.Identity() if outermost else conv_normalization(norm, out_channels)))
         self.down = nn.ModuleList(down)
         self.up = nn.ModuleList(up)
         # Reference: dropout on the levels with 8x channels on both sides, except the innermost.
         self.dropout_levels = [k for k in range(4, depth - 1)]
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        _init_weights(self)
+        init_weights(self)
 
     def forward(self, label: Tensor, z: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         """``label`` one-hot ``(B, C, H, W)`` -> image ``(B, 3, H, W)`` in [-1, 1]; ``z`` and
         ``style`` are accepted for the common generator signature and ignored (dropout is the noise)."""
         B, C, H, W = label.shape
-        if C != self.input_channels:
-            raise ValueError(f"pix2pix generator expects {self.input_channels} input channels, got {C}")
+        if C != self.label_channels:
+            raise ValueError(f"pix2pix generator expects {self.label_channels} input channels, got {C}")
         step = 2**self.depth
         if H % step or W % step:
             raise ValueError(
@@ -178,74 +170,3 @@ class UNetGenerator(nn.Module):
                 h = self.dropout(h)
             h = torch.cat([skips.pop(), h], dim=1)
         return torch.tanh(self.up[0](F.relu(h)))  # (B, 3, H, W)
-
-
-@DISCRIMINATORS.register("patchgan")
-class PatchGANDiscriminator(nn.Module):
-    """pix2pix's PatchGAN ``NLayerDiscriminator`` (``basic`` = 3 layers: 70x70 receptive field).
-
-    It sees the label and the image concatenated on channels, label first (the reference's
-    ``cat((real_A, fake_B), 1)``), and returns one scale ``[[feature_1, ..., feature_n, logits]]``:
-    the output of every LeakyReLU block, then the 1-channel patch logits (no sigmoid).
-
-    Args:
-        num_classes: label classes (one-hot channels).
-        input_channels: overrides the label channel count (3 or 30 for reference checkpoints).
-        image_channels: image channels (3).
-        base_channels: the reference's ``ndf``.
-        num_layers: the reference's ``n_layers_D`` (3 for ``basic``).
-        norm: ``batch`` (reference default), ``syncbatch``, ``instance`` or ``none``.
-    """
-
-    def __init__(
-        self,
-        *,
-        num_classes: int = NUM_CLASSES,
-        input_channels: int | None = None,
-        image_channels: int = 3,
-        base_channels: int = 64,
-        num_layers: int = 3,
-        norm: str = "batch",
-    ) -> None:
-        super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
-        self.label_channels = num_classes if input_channels is None else int(input_channels)
-        self.image_channels = image_channels
-        use_bias = norm == "instance"
-        blocks = [
-            nn.Sequential(
-                nn.Conv2d(self.label_channels + image_channels, base_channels, 4, stride=2, padding=1),
-                nn.LeakyReLU(0.2),
-            )
-        ]
-        previous = base_channels
-        for n in range(1, num_layers + 1):
-            current = base_channels * min(2**n, 8)
-            stride = 2 if n < num_layers else 1  # the last block keeps the resolution
-            blocks.append(
-                nn.Sequential(
-                    nn.Conv2d(previous, current, 4, stride=stride, padding=1, bias=use_bias),
-                    _norm(norm, current),
-                    nn.LeakyReLU(0.2),
-                )
-            )
-            previous = current
-        self.blocks = nn.ModuleList(blocks)
-        self.classifier = nn.Conv2d(previous, 1, 4, stride=1, padding=1)
-        _init_weights(self)
-
-    def forward(self, label: Tensor, image: Tensor) -> list[list[Tensor]]:
-        """``label`` ``(B, C, H, W)`` and ``image`` ``(B, 3, H, W)`` -> ``[[features..., logits]]``."""
-        if label.shape[1] != self.label_channels or image.shape[1] != self.image_channels:
-            raise ValueError(
-                f"PatchGAN expects a {self.label_channels}-channel label and a {self.image_channels}-channel "
-                f"image, got {label.shape[1]} and {image.shape[1]}"
-            )
-        h = torch.cat([label, image], dim=1)  # (B, C + 3, H, W)
-        features = []
-        for block in self.blocks:
-            h = block(h)
-            features.append(h)
-        features.append(self.classifier(h))  # (B, 1, H/2^n - 2, W/2^n - 2) patch logits
-        return [features]

@@ -3,12 +3,14 @@ landscape label maps through a fixed class-to-channel table."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from paintscape.labels import LANDSCAPE_TO_ADE20K, NUM_CLASSES
+from paintscape.models.base import Generator
 from paintscape.registry import GENERATORS
 
 TABLES = ("ade20k", "ade20k_shifted")
@@ -32,22 +34,33 @@ def landscape_to_channels(table: str, channels: int) -> Tensor:
 
 
 @GENERATORS.register("remapped")
-class RemappedGenerator(nn.Module):
-    """``inner`` (any registered generator) behind a landscape -> other-label-set channel map."""
+class RemappedGenerator(Generator):
+    """``inner`` (any registered generator) behind a landscape -> other-label-set channel map.
+
+    It takes the landscape one-hot and is, to its callers, the inner generator: same latent, same
+    style input, the inner encoder. ``inner_args`` are the inner constructor's arguments (sizes as
+    the spec stores them are turned into tuples by :meth:`GeneratorSpec.build_kwargs`).
+    """
 
     def __init__(self, *, inner: str, inner_args: dict[str, Any], table: str = "ade20k", num_classes: int = NUM_CLASSES) -> None:
         super().__init__()
         if num_classes != NUM_CLASSES:
             raise ValueError(f"the remap tables start from the {NUM_CLASSES} landscape classes, got num_classes={num_classes}")
-        args = {k: tuple(v) if k == "image_size" else v for k, v in inner_args.items()}
-        self.inner = GENERATORS.build(inner, **args)
-        channels = getattr(self.inner, "label_channels", None) or getattr(self.inner, "input_channels", None)
-        if channels is None:
-            raise ValueError(f"generator {inner!r} does not say how many label channels it takes")
-        self.register_buffer("remap", landscape_to_channels(table, int(channels)), persistent=False)
-        self.z_dim = int(getattr(self.inner, "z_dim", 0))
-        self.uses_style = bool(getattr(self.inner, "uses_style", False))
-        self.encoder = getattr(self.inner, "encoder", None)
+        self.inner: Generator = GENERATORS.build(inner, **inner_args)
+        self.register_buffer("remap", landscape_to_channels(table, self.inner.label_channels), persistent=False)
+        self.num_classes = self.label_channels = NUM_CLASSES
+        self.z_dim = self.inner.z_dim
+        self.spatial_latent = self.inner.spatial_latent
+        self.uses_style = self.inner.uses_style
+        # The inner encoder, reachable as ``self.encoder`` but registered once (under ``inner``):
+        # assigning the module would register it twice and store its weights twice.
+        self.__dict__["encoder"] = self.inner.encoder
+
+    def latent_shape(self, batch: int, size: tuple[int, int]) -> tuple[int, ...] | None:
+        return self.inner.latent_shape(batch, size)
+
+    def latent_for(self, seeds: Sequence[int], size: tuple[int, int], **kwargs: Any) -> Tensor | None:
+        return self.inner.latent_for(seeds, size, **kwargs)
 
     def forward(self, label: Tensor, z: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         # (B, 29, H, W) -> (B, channels, H, W): a one-hot stays one-hot (each class has one channel).

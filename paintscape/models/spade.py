@@ -13,7 +13,7 @@ the label map at every scale::
     to_rgb          leaky ReLU, 3x3 conv to 3 channels, tanh
 
 Reference weights (e.g. NVIDIA's released ``latest_net_G.pth``) load through
-:mod:`paintscape.models.spade_reference`; the parameter names map one to one.
+:mod:`paintscape.reference.spade`; the parameter names map one to one.
 """
 
 from __future__ import annotations
@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..labels import add_dont_care
+from ..labels import NUM_CLASSES, add_dont_care
 from ..layers.spade import LEAKY_SLOPE, SPADE, SPADEResBlock, init_spade_weights
 from ..registry import GENERATORS
+from .base import Generator
 from .encoders import ConvEncoder
 
 #: Number of x2 upsamplings for each ``num_upsampling_layers`` setting.
@@ -56,7 +57,7 @@ def latent_size(image_size: tuple[int, int], num_upsampling_layers: str) -> tupl
 
 
 @GENERATORS.register("spade")
-class SPADEGenerator(nn.Module):
+class SPADEGenerator(Generator):
     """One-hot label ``(B, num_classes + extra_label_channels, H, W)`` -> photo ``(B, 3, H, W)`` in [-1, 1].
 
     Without ``use_vae`` the network is deterministic given the label (``z_dim`` is 0, ``encoder`` is
@@ -72,12 +73,10 @@ class SPADEGenerator(nn.Module):
     keeping them (a memory/compute trade that leaves every result unchanged; 0 keeps them all).
     """
 
-    uses_style = False
-
     def __init__(
         self,
         *,
-        num_classes: int = 29,
+        num_classes: int = NUM_CLASSES,
         image_size: tuple[int, int] = (256, 256),
         base_channels: int = 64,
         num_upsampling_layers: str = "normal",
@@ -91,6 +90,7 @@ class SPADEGenerator(nn.Module):
         recompute_hidden_blocks: int = 2,
     ) -> None:
         super().__init__()
+        self.num_classes = num_classes
         self.label_channels = num_classes + extra_label_channels
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.num_upsampling_layers = num_upsampling_layers
@@ -142,7 +142,7 @@ class SPADEGenerator(nn.Module):
                 if isinstance(layer, SPADE):
                     layer.recompute_hidden = True
         # Built after the init so that the encoder's own init (the same one) is not run twice.
-        self.encoder: ConvEncoder | None = ConvEncoder(base_channels=nf, z_dim=z_dim) if use_vae else None
+        self.encoder = ConvEncoder(base_channels=nf, z_dim=z_dim) if use_vae else None
 
     def forward(self, label: Tensor, z: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         """``style`` is ignored: callers encode it with ``self.encoder`` and pass ``z`` (the contract)."""

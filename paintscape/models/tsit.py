@@ -25,7 +25,7 @@ Where this module differs from the reference, on purpose:
   ``--contain_dontcare_label`` is set. With ``input_channels = num_classes + 1`` a paintscape
   one-hot label (ignored pixels all zero) gets that channel appended, set to 1 on ignored pixels.
 
-Module names follow the reference, so :mod:`paintscape.models.tsit_reference` loads a released
+Module names follow the reference, so :mod:`paintscape.reference.tsit` loads a released
 ``latest_net_G.pth`` key for key.
 """
 
@@ -39,6 +39,7 @@ from paintscape.labels import NUM_CLASSES
 from paintscape.layers.fade import LEAKY_SLOPE, FADEResnetBlock, StreamResnetBlock, fadain
 from paintscape.layers.norms import NORM_KINDS
 from paintscape.layers.spade import init_spade_weights
+from paintscape.models.base import Generator
 from paintscape.models.encoders import ConvEncoder
 from paintscape.registry import GENERATORS
 
@@ -77,7 +78,7 @@ class TSITStream(nn.Module):
 
 
 @GENERATORS.register("tsit")
-class TSITGenerator(nn.Module):
+class TSITGenerator(Generator):
     """TSIT's generator for semantic image synthesis; see the module docstring.
 
     Args:
@@ -93,8 +94,8 @@ class TSITGenerator(nn.Module):
         alpha: FAdaIN strength in [0, 1] (1 = full stylisation).
         use_vae: start from ``z`` through a linear layer and build the VAE encoder.
         z_dim: size of ``z`` when ``use_vae``.
-        input_channels: channels of the content stream input; ``None`` -> ``num_classes``;
-            ``num_classes + 1`` adds the reference's don't-care channel.
+        input_channels: channels of the content stream input (``label_channels``); ``None`` ->
+            ``num_classes``; ``num_classes + 1`` adds the reference's don't-care channel.
     """
 
     def __init__(
@@ -146,7 +147,7 @@ class TSITGenerator(nn.Module):
             raise ValueError(f"use_vae=True needs z_dim > 0, got {z_dim}")
 
         self.num_classes = num_classes
-        self.input_channels = input_channels
+        self.label_channels = input_channels
         self.image_size = (height, width)
         self.base_channels = base_channels
         self.alpha = float(alpha)
@@ -178,14 +179,14 @@ class TSITGenerator(nn.Module):
         init_spade_weights(self)  # TSIT's default init (xavier, gain 0.02) is SPADE's
 
         # built after the init so the encoder keeps its own (identical) initialisation
-        self.encoder: ConvEncoder | None = (
+        self.encoder = (
             ConvEncoder(base_channels=nf, z_dim=z_dim, input_size=ENCODER_INPUT_SIZE, spectral=spectral)
             if use_vae
             else None
         )
 
     def _content_input(self, label: Tensor) -> Tensor:
-        """One-hot ``(B, num_classes or input_channels, H, W)`` -> the content stream's input."""
+        """One-hot ``(B, num_classes or label_channels, H, W)`` -> the content stream's input."""
         if label.dim() != 4:
             raise ValueError(f"TSIT expects a one-hot label (B, C, H, W), got shape {tuple(label.shape)}")
         if tuple(label.shape[2:]) != self.image_size:
@@ -194,12 +195,12 @@ class TSITGenerator(nn.Module):
                 f"resize label maps (nearest neighbour) or build the generator for this size"
             )
         channels = label.shape[1]
-        if channels == self.input_channels:
+        if channels == self.label_channels:
             return label
-        if channels == self.num_classes and self.input_channels == self.num_classes + 1:
+        if channels == self.num_classes and self.label_channels == self.num_classes + 1:
             dont_care = (1 - label.sum(dim=1, keepdim=True)).clamp(min=0)  # 1 where no class is set
             return torch.cat([label, dont_care], dim=1)
-        raise ValueError(f"label has {channels} channels; this TSIT generator takes {self.input_channels}")
+        raise ValueError(f"label has {channels} channels; this TSIT generator takes {self.label_channels}")
 
     def forward(self, label: Tensor, z: Tensor | None = None, style: Tensor | None = None) -> Tensor:
         content = self._content_input(label)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from paintscape.config import PhaseConfig
@@ -62,12 +61,3 @@ def lr_factor(step: int, total_steps: int, decay_start: float) -> float:
     if step < start:
         return 1.0
     return max(0.0, 1.0 - (step - start) / max(total_steps - start, 1.0))
-
-
-def optimizer_lrs(base_lr: float, ttur: bool) -> tuple[float, float]:
-    """(G lr, D lr): with TTUR, G gets lr/2 and D lr*2 as in SPADE."""
-    return (base_lr / 2, base_lr * 2) if ttur else (base_lr, base_lr)
-
-
-def epochs_in(plan: PhasePlan) -> int:
-    return math.ceil(plan.steps / plan.steps_per_epoch)

@@ -51,8 +51,8 @@ from PIL import Image
 
 from paintscape.data.io import DataError, open_image, pixel_limit, read_label
 from paintscape.data.transforms import resize_image, resize_label
+from paintscape.inference.painter import Painter, StyleRequired
 from paintscape.labels import CLASS_NAMES, NUM_CLASSES, PALETTE, LabelError
-from paintscape.pipeline import Painter, StyleRequired
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class PaintServer:
             "accepts_style": painter.uses_style or painter.has_encoder,
             "z_dim": painter.z_dim,
             "device": str(painter.device),
-            "model": painter.spec.get("name", "?"),
+            "model": painter.spec.family,
             "max_upload_bytes": self.max_upload_bytes,
             "max_pixels": self.max_pixels,
         }

@@ -13,16 +13,17 @@ from torch import Tensor, nn
 from paintscape.checkpoint import load_generator
 from paintscape.io_atomic import atomic_write_bytes
 from paintscape.labels import NUM_CLASSES
+from paintscape.models.base import Generator
 
 
 class _ExportWrapper(nn.Module):
     """Positional inputs only, as ONNX wants: ``(label[, z][, style])``."""
 
-    def __init__(self, generator: nn.Module) -> None:
+    def __init__(self, generator: Generator) -> None:
         super().__init__()
         self.generator = generator
-        self.takes_z = int(getattr(generator, "z_dim", 0)) > 0
-        self.takes_style = bool(getattr(generator, "uses_style", False))
+        self.takes_z = generator.z_dim > 0
+        self.takes_style = generator.uses_style
 
     def forward(self, label: Tensor, *extra: Tensor) -> Tensor:
         extra_list = list(extra)
@@ -31,16 +32,17 @@ class _ExportWrapper(nn.Module):
         return self.generator(label, z=z, style=style)
 
 
-def example_inputs(generator: nn.Module, size: tuple[int, int], batch: int = 1, seed: int = 0) -> tuple[list[str], tuple[Tensor, ...]]:
+def example_inputs(generator: Generator, size: tuple[int, int], batch: int = 1, seed: int = 0) -> tuple[list[str], tuple[Tensor, ...]]:
     generator_rng = torch.Generator().manual_seed(seed)
     H, W = size
     ids = torch.randint(0, NUM_CLASSES, (batch, H, W), generator=generator_rng)
     label = torch.nn.functional.one_hot(ids, NUM_CLASSES).permute(0, 3, 1, 2).float()
     names, inputs = ["label"], [label]
-    if int(getattr(generator, "z_dim", 0)) > 0:
+    latent = generator.latent_shape(batch, size)
+    if latent is not None:
         names.append("z")
-        inputs.append(torch.randn(batch, generator.z_dim, generator=generator_rng))
-    if getattr(generator, "uses_style", False):
+        inputs.append(torch.randn(latent, generator=generator_rng))
+    if generator.uses_style:
         names.append("style")
         inputs.append(torch.rand(batch, 3, H, W, generator=generator_rng) * 2 - 1)
     return names, tuple(inputs)
@@ -48,7 +50,7 @@ def example_inputs(generator: nn.Module, size: tuple[int, int], batch: int = 1, 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dict[str, Any]:
     generator, spec = load_generator(checkpoint, device="cpu")
-    size = tuple(spec.get("image_size") or spec["args"]["image_size"])
+    size = spec.image_size
     wrapper = _ExportWrapper(generator).eval()
     names, inputs = example_inputs(generator, size)
     buffer = io.BytesIO()

@@ -1,4 +1,4 @@
-"""Load checkpoints of junyanz/pytorch-CycleGAN-and-pix2pix into :mod:`paintscape.models.pix2pix`.
+"""junyanz/pytorch-CycleGAN-and-pix2pix weights on :mod:`paintscape.models.pix2pix` (preset ``pix2pix``).
 
 The reference saves plain state dicts (``latest_net_G.pth``, ``latest_net_D.pth``) of its recursive
 ``UnetGenerator`` and sequential ``NLayerDiscriminator``. Key layout of the U-Net, level ``k``
@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 from torch import Tensor
 
-from paintscape.models.pix2pix import PatchGANDiscriminator, UNetGenerator
-from paintscape.models.reference_state import (
+from paintscape.models.patchgan import PatchGANDiscriminator
+from paintscape.models.pix2pix import UNetGenerator
+from paintscape.reference.state import (
+    ReferenceConverter,
     ReferenceWeightsError,
     convert_with_key_map,
-    read_reference_state,
     strip_data_parallel,
 )
-
-
-class ReferenceCheckpointError(ReferenceWeightsError):
-    """A reference pix2pix state dict does not fit the paintscape network it is loaded into."""
+from paintscape.registry import CONVERTERS
 
 
 def _unet_prefix(level: int) -> str:
@@ -94,13 +91,13 @@ def reference_unet_depth(state: Mapping[str, Tensor]) -> int:
 def _convert(
     state: Mapping[str, Tensor], ours: Mapping[str, Tensor], key_map: Mapping[str, str], what: str, hint: str
 ) -> dict[str, Tensor]:
-    return convert_with_key_map(state, ours, key_map, f"{what} state dict", lambda key, missing: hint, ReferenceCheckpointError)
+    return convert_with_key_map(state, ours, key_map, what, lambda key, shape: hint)
 
 
-def convert_generator_state_dict(state: Mapping[str, Tensor], model: UNetGenerator) -> dict[str, Tensor]:
+def convert_generator_state(state: Mapping[str, Tensor], model: UNetGenerator) -> dict[str, Tensor]:
     """A reference ``UnetGenerator`` state dict -> a state dict for ``model``.
 
-    Raises :class:`ReferenceCheckpointError` naming the first key that is missing, has the wrong
+    Raises :class:`ReferenceWeightsError` naming the first key that is missing, has the wrong
     shape or is left over, with the network settings that would fit.
     """
     ref_depth = reference_unet_depth(state)
@@ -109,39 +106,44 @@ def convert_generator_state_dict(state: Mapping[str, Tensor], model: UNetGenerat
         if ref_depth != model.depth
         else "build UNetGenerator with the checkpoint's input_channels, base_channels (ngf) and norm"
     )
-    return _convert(state, model.state_dict(), generator_key_map(model), "generator", hint)
+    return _convert(state, model.state_dict(), generator_key_map(model), "pix2pix generator (net_G)", hint)
 
 
-def convert_discriminator_state_dict(state: Mapping[str, Tensor], model: PatchGANDiscriminator) -> dict[str, Tensor]:
+def convert_discriminator_state(state: Mapping[str, Tensor], model: PatchGANDiscriminator) -> dict[str, Tensor]:
     """A reference ``NLayerDiscriminator`` state dict -> a state dict for ``model``."""
     hint = "build PatchGANDiscriminator with the checkpoint's input_channels, base_channels (ndf), num_layers and norm"
-    return _convert(state, model.state_dict(), discriminator_key_map(model), "discriminator", hint)
+    return _convert(state, model.state_dict(), discriminator_key_map(model), "pix2pix discriminator (net_D)", hint)
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Tensor]:
-    """junyanz's ``latest_net_G.pth`` / ``latest_net_D.pth`` (or a ``.safetensors`` of the same keys)."""
-    return read_reference_state(path, ReferenceCheckpointError)
+def load_generator_state(generator: UNetGenerator, state: Mapping[str, Tensor]) -> UNetGenerator:
+    """A reference ``latest_net_G.pth`` state dict into ``generator`` (returned), every key and shape checked."""
+    generator.load_state_dict(convert_generator_state(state, generator))
+    return generator
 
 
-def _load(path_or_state: str | Path | Mapping[str, Tensor], model, convert) -> None:
-    state = path_or_state if isinstance(path_or_state, Mapping) else read_checkpoint(path_or_state)
-    try:
-        model.load_state_dict(convert(state, model))
-    except ReferenceCheckpointError as error:
-        if isinstance(path_or_state, Mapping):
-            raise
-        raise ReferenceCheckpointError(f"{path_or_state}: {error}") from None
+def load_discriminator_state(discriminator: PatchGANDiscriminator, state: Mapping[str, Tensor]) -> PatchGANDiscriminator:
+    """A reference ``latest_net_D.pth`` state dict into ``discriminator`` (returned), every key and shape checked."""
+    discriminator.load_state_dict(convert_discriminator_state(state, discriminator))
+    return discriminator
 
 
-def load_reference_generator(path_or_state: str | Path | Mapping[str, Tensor], model: UNetGenerator) -> UNetGenerator:
-    """Load junyanz's ``latest_net_G.pth`` (a path, or its state dict already read) into ``model``."""
-    _load(path_or_state, model, convert_generator_state_dict)
-    return model
+@CONVERTERS.register("pix2pix", description="a junyanz/pytorch-CycleGAN-and-pix2pix U-Net generator (label channels and depth read off the weights)")
+class Pix2PixConverter(ReferenceConverter):
+    family = "pix2pix"
 
+    def kwargs_from_state(self, state, image_size, *, num_upsampling_layers=None):
+        if num_upsampling_layers is not None:
+            raise ValueError("pix2pix has no num_upsampling_layers: its U-Net depth is read off the weights")
+        first_conv = state.get("model.model.0.weight")
+        if first_conv is None:
+            raise ReferenceWeightsError("not a pix2pix U-Net state dict: no key 'model.model.0.weight'")
+        kwargs = {
+            "image_size": tuple(image_size), "input_channels": int(first_conv.shape[1]),
+            "num_downsampling": reference_unet_depth(state), "base_channels": int(first_conv.shape[0]),
+        }  # fmt: skip
+        return kwargs, []
 
-def load_reference_discriminator(
-    path_or_state: str | Path | Mapping[str, Tensor], model: PatchGANDiscriminator
-) -> PatchGANDiscriminator:
-    """Load junyanz's ``latest_net_D.pth`` (a path, or its state dict already read) into ``model``."""
-    _load(path_or_state, model, convert_discriminator_state_dict)
-    return model
+    def load_into(self, generator, state, encoder_state=None):
+        if encoder_state is not None:
+            raise ReferenceWeightsError("pix2pix has no encoder")
+        load_generator_state(generator, state)

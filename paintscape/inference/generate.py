@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader
 
 from paintscape.data.dataset import LabelFolder
 from paintscape.data.transforms import tensor_to_image
+from paintscape.inference.painter import Painter, StyleRequired
 from paintscape.io_atomic import atomic_save_image, atomic_write
-from paintscape.pipeline import Painter, StyleRequired
 
 
 def image_seed(base: int, name: str, sample: int) -> int:

@@ -25,7 +25,7 @@ from pathlib import Path
 from torch import Tensor
 
 from paintscape.models.oasis import OASISDiscriminator, OASISGenerator
-from paintscape.models.reference_state import (
+from paintscape.reference.state import (
     ReferenceWeightsError,
     convert_with_key_map,
     read_reference_state,
@@ -61,7 +61,7 @@ def discriminator_key_map(model: OASISDiscriminator) -> dict[str, str]:
     return mapping
 
 
-def _generator_hint(reference_key: str, missing: bool) -> str:
+def _generator_hint(reference_key: str, shape: tuple[int, ...] | None) -> str:
     if reference_key.startswith(("fc.", "body.0.norm_0.mlp_shared")):
         return (
             "check num_classes (semantic_nc: label_nc + 1 with a don't-care label), z_dim (0 for --no_3dnoise) "
@@ -72,7 +72,7 @@ def _generator_hint(reference_key: str, missing: bool) -> str:
     return "check base_channels (--channels_G), channel_multipliers, hidden_channels, kernel_size (--spade_ks) and spectral"
 
 
-def _discriminator_hint(reference_key: str, missing: bool) -> str:
+def _discriminator_hint(reference_key: str, shape: tuple[int, ...] | None) -> str:
     if reference_key.startswith("layer_up_last."):
         return "check num_classes (semantic_nc: the D outputs semantic_nc + 1 channels)"
     return "check base_channels, channel_multipliers and spectral"

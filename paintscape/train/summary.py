@@ -43,21 +43,23 @@ def _shape(out: object) -> str:
 
 def summarize(config: Config) -> list[NetworkSummary]:
     """Builds the networks on the ``meta`` device (no memory, no weights) and counts a batch-1 forward."""
-    from paintscape.train.trainer import build_networks
+    from paintscape.train.networks import build_discriminator, build_generator_from_config
 
     with torch.device("meta"):
-        generator, discriminator, spec = build_networks(config)
+        generator, spec = build_generator_from_config(config)
+        discriminator = build_discriminator(config)
     generator.eval()
     discriminator.eval()
     H, W = config.data.size
     with torch.device("meta"):
         label = torch.zeros(1, NUM_CLASSES, H, W)
         image = torch.zeros(1, 3, H, W)
-    encoder = getattr(generator, "encoder", None)
-    style = image if getattr(generator, "uses_style", False) else None
-    z = torch.zeros(1, generator.z_dim, device="meta") if getattr(generator, "z_dim", 0) else None
+    encoder = generator.encoder
+    style = image if generator.uses_style else None
+    latent = generator.latent_shape(1, (H, W))
+    z = None if latent is None else torch.zeros(latent, device="meta")
     g_flops, fake = _flops(generator, label, z=z, style=style)
-    rows = [NetworkSummary("generator", spec["name"], count_parameters(generator) - count_parameters(encoder), _shape(fake), g_flops)]
+    rows = [NetworkSummary("generator", spec.family, count_parameters(generator) - count_parameters(encoder), _shape(fake), g_flops)]
     if encoder is not None:
         e_flops, (mu, _) = _flops(encoder, image)
         rows.append(NetworkSummary("encoder", type(encoder).__name__, count_parameters(encoder), f"mu, logvar {_shape(mu)}", e_flops))
