@@ -22,6 +22,7 @@ from paintscape.checkpoint import load_generator, save_generator
 from paintscape.cli import main
 from paintscape.labels import one_hot
 from paintscape.losses.diffusion import diffusion_terms, prediction_target
+from paintscape.models.base import GeneratorSpec
 from paintscape.models.diffusion.controlnet import SCHEDULERS
 from paintscape.models.diffusion.extra import INSTALL_HINT, MissingExtra, diffusion_components
 from paintscape.models.diffusion.priors import PriorAccumulator, compute_priors, labels_at_latent_size
@@ -252,9 +253,7 @@ def test_frozen_base_folder_checkpoint_holds_the_controlnet_alone(base_folder, t
     wake_controlnet(generator)
     generator.eval()
     args = {**BASE_ARGS, "base": str(base_folder)}
-    save_generator(
-        tmp_path / "g.safetensors", generator, {"name": "controlnet", "args": args, "image_size": list(SIZE)}
-    )
+    save_generator(tmp_path / "g.safetensors", generator, GeneratorSpec("controlnet", args, SIZE))
     torch.manual_seed(123)  # a different initialisation: equal outputs below come from the loaded weights
     loaded, spec = load_generator(tmp_path / "g.safetensors")
     label, z = labels(2), generator.latent_for([3, 4], SIZE)

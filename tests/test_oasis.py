@@ -26,6 +26,7 @@ from paintscape.losses import (
     mix_images,
     segmentation_adversarial_loss,
 )
+from paintscape.models.base import GeneratorSpec
 from paintscape.models.oasis import FAKE_CHANNEL, OASISDiscriminator, OASISGenerator, class_logits
 from paintscape.reference.oasis import (
     OASISCheckpointError,
@@ -179,9 +180,9 @@ def test_seed_determinism_and_file_round_trip(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(generator(label, z=z), twin(label, z=z))
     args = {**TINY_G, "image_size": [32, 64], "channel_multipliers": [8, 8, 4, 2, 1]}  # as JSON stores them
-    save_generator(tmp_path / "g.safetensors", generator, {"name": "oasis", "args": args, "image_size": [32, 64]})
+    save_generator(tmp_path / "g.safetensors", generator, GeneratorSpec("oasis", args, (32, 64)))
     loaded, spec = load_generator(tmp_path / "g.safetensors")
-    assert spec["name"] == "oasis"
+    assert spec.family == "oasis"
     with torch.no_grad():
         assert torch.equal(loaded(label, z=z), generator(label, z=z))
 
