@@ -18,6 +18,7 @@ above the generators in a few CPU minutes (docs/quality.md has the figures).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -56,7 +57,7 @@ class JudgeNet(nn.Module):
             divisible by ``2 ** (len(widths) - 1)``.
     """
 
-    def __init__(self, *, num_classes: int = NUM_CLASSES, widths: tuple[int, ...] = (16, 32, 64, 128, 192)) -> None:
+    def __init__(self, *, num_classes: int = NUM_CLASSES, widths: tuple[int, ...] = (8, 16, 32, 64, 128)) -> None:
         super().__init__()
         if len(widths) < 2:
             raise ValueError(f"JudgeNet needs at least 2 encoder stages, got widths={widths}")
@@ -120,24 +121,37 @@ def train_judge(
     labels: np.ndarray,
     attributes: np.ndarray,
     *,
-    widths: tuple[int, ...] = (16, 32, 64, 128, 192),
-    steps: int = 1500,
+    widths: tuple[int, ...] = (8, 16, 32, 64, 128),
+    steps: int = 1200,
     batch_size: int = 16,
+    crop: int | None = 64,
     lr: float = 3e-3,
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 50,
 ) -> tuple[JudgeNet, dict]:
     """Train a :class:`JudgeNet` on photos ``(N, H, W, 3)`` uint8, labels ``(N, H, W)`` and
     attribute ids ``(N, 2)`` (time of day, season); returns it in eval mode and training facts.
 
-    Pixel cross-entropy plus half the attribute cross-entropies; AdamW with a one-cycle schedule
-    (warm-up 10 %, cosine down), random horizontal flips. Deterministic in ``seed`` on a CPU.
+    Pixel cross-entropy plus half the attribute cross-entropies; AdamW, linear warm-up over 10 % of the
+    steps, then cosine down to 0, random horizontal flips and random ``crop x crop`` windows (the
+    network is fully convolutional: a window costs a fraction of a photo and the judge still runs
+    on whole photos; None trains on whole photos). Deterministic in ``seed`` on a CPU.
+
+    With ``checkpoint``, the training state (weights, optimiser, schedule, random stream, losses)
+    is written there every ``checkpoint_every`` steps, and a run that finds one continues from it
+    exactly as if never stopped (loaded with ``weights_only=True``: no code is executed).
     """
     if steps < 1:
         raise ValueError(f"judge training needs at least 1 step, got {steps}")
     images = torch.from_numpy(np.ascontiguousarray(photos))
     targets = torch.from_numpy(np.ascontiguousarray(labels)).long()
     attrs = torch.from_numpy(np.asarray(attributes)).long()
+    H, W = targets.shape[1:]
+    step_size = 2 ** (len(widths) - 1)
+    if crop is not None and (crop > min(H, W) or crop % step_size):
+        raise ValueError(f"judge crop {crop} must be at most the photo side {min(H, W)} and divisible by {step_size}")
     if not (len(images) == len(targets) == len(attrs)):
         raise ValueError(f"photos, labels and attributes differ in count: {len(images)}, {len(targets)}, {len(attrs)}")
     with torch.random.fork_rng(devices=[]):
@@ -145,16 +159,33 @@ def train_judge(
         net = JudgeNet(widths=tuple(widths))
     draw = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps, pct_start=0.1)
+    warm = max(1, steps // 10)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda k: (k + 1) / warm if k < warm else 0.5 * (1 + math.cos(math.pi * (k - warm) / max(1, steps - warm)))
+    )
     split = ATTRIBUTES["time_of_day"]
     net.train()
-    losses, started = [], time.process_time()
-    for step in range(1, steps + 1):
+    losses, first, cpu_before = [], 1, 0.0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, weights_only=True)
+        if state["settings"] != _settings(widths, steps, batch_size, crop, lr, seed, len(images)):
+            raise ValueError(f"{checkpoint}: a judge training with other settings; delete it to start again")
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        draw.set_state(state["draw"])
+        losses, first, cpu_before = list(state["losses"]), int(state["step"]) + 1, float(state["cpu_seconds"])
+    started = time.process_time()
+    for step in range(first, steps + 1):
         index = torch.randint(0, len(images), (batch_size,), generator=draw)
         x = to_input(images[index].numpy())
         y, a = targets[index], attrs[index]
         flip = torch.rand(batch_size, generator=draw) < 0.5
         x[flip], y[flip] = x[flip].flip(-1), y[flip].flip(-1)
+        if crop is not None:  # one window per batch: cheap, and every image still varies by flip and draw
+            top = int(torch.randint(0, H - crop + 1, (1,), generator=draw))
+            left = int(torch.randint(0, W - crop + 1, (1,), generator=draw))
+            x, y = x[..., top : top + crop, left : left + crop], y[..., top : top + crop, left : left + crop]
         logits, attribute_logits, _ = net(x)
         loss = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX) + 0.5 * (
             F.cross_entropy(attribute_logits[:, :split], a[:, 0])
@@ -169,19 +200,41 @@ def train_judge(
         losses.append(loss.item())
         if progress is not None:
             progress(step, steps, losses[-1])
+        if checkpoint is not None and step % checkpoint_every == 0 and step < steps:
+            _save_training_state(checkpoint, net, optimizer, schedule, draw, losses, step,
+                                 cpu_before + time.process_time() - started,
+                                 _settings(widths, steps, batch_size, crop, lr, seed, len(images)))  # fmt: skip
     net.eval()
     facts = {
         "widths": list(net.widths),
         "parameters": sum(p.numel() for p in net.parameters()),
         "steps": steps,
         "batch_size": batch_size,
+        "crop": crop,
         "lr": lr,
         "seed": seed,
         "train_images": len(images),
         "final_loss": float(np.mean(losses[-20:])),
-        "cpu_seconds": round(time.process_time() - started, 1),
+        "cpu_seconds": round(cpu_before + time.process_time() - started, 1),
     }
     return net, facts
+
+
+def _settings(widths, steps, batch_size, crop, lr, seed, images) -> dict:
+    return {"widths": [int(w) for w in widths], "steps": steps, "batch_size": batch_size, "crop": crop, "lr": lr,
+            "seed": seed, "images": images}  # fmt: skip
+
+
+def _save_training_state(path, net, optimizer, schedule, draw, losses, step, cpu_seconds, settings) -> None:
+    import io
+
+    from paintscape.io_atomic import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    state = {"model": net.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict(),
+             "draw": draw.get_state(), "losses": losses, "step": step, "cpu_seconds": cpu_seconds, "settings": settings}  # fmt: skip
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def save_judge(path: str | Path, net: JudgeNet) -> None:

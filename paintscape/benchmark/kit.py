@@ -38,6 +38,7 @@ KIT_FORMAT = 1
 MANIFEST = "manifest.json"
 JUDGE_FILE = "judge.safetensors"
 JUDGE_FACTS = "judge_training.json"  # written with the judge: an interrupted prepare reuses it
+JUDGE_PARTIAL = "judge_training_state.pt"  # the judge's training state while it trains: a prepare continues it
 SETS = ("train", "heldout", "reference")
 
 
@@ -64,9 +65,10 @@ class KitSpec:
     heldout_seed: int = 1_000_000
     reference_seed: int = 2_000_000
     diversity_seed: int = 3_000_000
-    judge_widths: tuple[int, ...] = (16, 32, 64, 128, 192)
-    judge_steps: int = 2000
-    judge_batch_size: int = 8
+    judge_widths: tuple[int, ...] = (8, 16, 32, 64, 128)
+    judge_steps: int = 800
+    judge_batch_size: int = 16
+    judge_crop: int = 64
     judge_lr: float = 3e-3
     judge_seed: int = 0
     extra: dict = field(default_factory=dict)
@@ -121,9 +123,11 @@ def _write_set(
     (root / "labels").mkdir(parents=True, exist_ok=True)
     attributes = {}
     for name, seed, style in tqdm(names_seeds, desc=desc, unit="scene", disable=not progress):
-        photo, label = make_scene(seed, size, style=style)
-        _save_png(root / "imgs" / f"{name}.png", photo)
-        _save_png(root / "labels" / f"{name}.png", label)
+        photo_path, label_path = root / "imgs" / f"{name}.png", root / "labels" / f"{name}.png"
+        if not (photo_path.is_file() and label_path.is_file()):  # written atomically: present means complete
+            photo, label = make_scene(seed, size, style=style)
+            _save_png(photo_path, photo)
+            _save_png(label_path, label)
         used = style if style is not None else sample_style(np.random.default_rng([int(seed), 2]))
         attributes[name] = {"seed": seed, "time_of_day": used.time_of_day, "season": used.season}
     return attributes
@@ -150,8 +154,8 @@ def prepare_kit(
     judge_progress: Callable[[int, int, float], None] | None = None,
 ) -> dict:
     """Write the kit's sets, train its judge, measure the floors and write the manifest (last, so a
-    folder with a manifest is a complete kit). A judge already trained with the same settings (an
-    interrupted prepare) is reused. Returns the manifest."""
+    folder with a manifest is a complete kit). An interrupted prepare continues: scenes already
+    written are kept, and a judge already trained with the same settings is reused. Returns the manifest."""
     from paintscape.benchmark.judge import load_judge, save_judge, train_judge
     from paintscape.benchmark.measure import evaluate_judge, measure_floor
 
@@ -175,7 +179,7 @@ def prepare_kit(
 
     kit = Kit(out, manifest=None)
     settings = {"widths": list(spec.judge_widths), "steps": spec.judge_steps, "batch_size": spec.judge_batch_size,
-                "lr": spec.judge_lr, "seed": spec.judge_seed, "train_images": spec.train_count}  # fmt: skip
+                "crop": spec.judge_crop, "lr": spec.judge_lr, "seed": spec.judge_seed, "train_images": spec.train_count}  # fmt: skip
     facts_path = out / JUDGE_FACTS
     facts = json.loads(facts_path.read_text()) if facts_path.is_file() and (out / JUDGE_FILE).is_file() else None
     if facts is not None and all(facts.get(k) == v for k, v in settings.items()):
@@ -187,10 +191,12 @@ def prepare_kit(
         )
         judge, facts = train_judge(
             images, labels, targets, widths=spec.judge_widths, steps=spec.judge_steps, batch_size=spec.judge_batch_size,
-            lr=spec.judge_lr, seed=spec.judge_seed, progress=judge_progress,
+            crop=spec.judge_crop, lr=spec.judge_lr, seed=spec.judge_seed, progress=judge_progress,
+            checkpoint=out / JUDGE_PARTIAL,
         )  # fmt: skip
         save_judge(out / JUDGE_FILE, judge)
         atomic_write_text(facts_path, json.dumps(facts, indent=1))
+        (out / JUDGE_PARTIAL).unlink(missing_ok=True)
     kit.judge = judge
 
     heldout_targets = np.array(

@@ -40,32 +40,77 @@ def read_results(paths: list[str | Path]) -> list[dict]:
     return results
 
 
-def _cell(measures: dict, key: str, fmt: str) -> str:
-    if key not in measures:
+def _spread(result: dict, key: str) -> tuple[float, float] | None:
+    """``(value, spread)`` of a measure: the mean and std over training seeds when the family ran with
+    several, else the value with its evaluation spread (KID's draws; 0 for the others)."""
+    summary = result.get("seeds_summary", {}).get(key)
+    if summary is not None and summary["seeds"] > 1:
+        return summary["mean"], summary["std"]
+    value = result["measures"].get(key)
+    if value is None:
+        return None
+    return (value["mean"], value["std"]) if isinstance(value, dict) else (float(value), 0.0)
+
+
+def _cell(entry: tuple[float, float] | None, key: str, fmt: str) -> str:
+    if entry is None:
         return "—"
-    value = measures[key]
-    if isinstance(value, dict):
-        return f"{fmt.format(value['mean'])} ± {fmt.format(value['std'])}"
-    if key == "diversity" and value == 0.0:
+    value, spread = entry
+    if key == "diversity" and value == 0.0 and spread == 0.0:
         return "0 (deterministic)"
-    return fmt.format(value)
+    return f"{fmt.format(value)} ± {fmt.format(spread)}" if spread else fmt.format(value)
+
+
+def _floor_cell(floor: dict, key: str, fmt: str) -> str:
+    value = floor.get(key)
+    if value is None:
+        return "—"
+    entry = (value["mean"], value["std"]) if isinstance(value, dict) else (float(value), 0.0)
+    return _cell(entry, key, fmt)
+
+
+def separations(results: list[dict], key: str = "fid", higher_is_better: bool = False) -> list[dict]:
+    """For each pair of neighbours in the ranking by ``key``: the gap between them and the noise
+    (the sum of their spreads); ``resolved`` when the gap is larger, i.e. the two differ beyond
+    what another training seed (or another evaluation draw) would change."""
+    rows = [(r["name"], *(_spread(r, key) or (float("nan"), 0.0))) for r in results]
+    rows.sort(key=lambda row: -row[1] if higher_is_better else row[1])
+    out = []
+    for (a, va, sa), (b, vb, sb) in zip(rows, rows[1:]):
+        gap = abs(vb - va)
+        out.append({"better": a, "worse": b, "gap": gap, "noise": sa + sb, "resolved": bool(gap > sa + sb)})
+    return out
 
 
 def leaderboard_markdown(results: list[dict]) -> str:
-    """One row per result, best FID first, then the real photos' floor; commands below the table."""
-    results = sorted(results, key=lambda r: r["measures"]["fid"])
+    """One row per result, best FID first, then the real photos' floor; below the table, whether
+    each neighbour in the ranking is told apart beyond the spread, and the commands."""
+    results = sorted(results, key=lambda r: _spread(r, "fid")[0])
     head = "| family | CPU s | steps | images | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
     lines = [head, "|---|---:|---:|---:|" + "---:|" * len(COLUMNS)]
     for r in results:
         t = r["training"]
-        cells = " | ".join(_cell(r["measures"], key, fmt) for key, _, fmt in COLUMNS)
+        cells = " | ".join(_cell(_spread(r, key), key, fmt) for key, _, fmt in COLUMNS)
         budget = f"{t['cpu_seconds']:.0f} | {t['steps']:,} | {t['images']:,}" if t else "not trained here | — | —"
         lines.append(f"| {r['name']} | {budget} | {cells} |")
     floor = results[0]["floor"]
-    cells = " | ".join(_cell(floor, key, fmt) for key, _, fmt in COLUMNS)
+    cells = " | ".join(_floor_cell(floor, key, fmt) for key, _, fmt in COLUMNS)
     lines.append(f"| *real photos (floor)* | — | — | — | {cells} |")
     lines.append("")
-    lines.append(f"Kit `{results[0]['kit_id']}`; KID as mean ± std over 50 subsets of 100.")
+    seeds = sorted({len(r.get("seeds", [0])) for r in results})
+    spread = (
+        f"± is the std over {seeds[0]} training seeds (CPU s, steps, images: their mean)"
+        if seeds == [max(seeds)] and seeds[0] > 1
+        else "± is the std over training seeds where a row has several, else KID's std over 50 subsets of 100"
+    )
+    lines.append(f"Kit `{results[0]['kit_id']}`; {spread}.")
+    if len(results) > 1:
+        for key, title, higher in (("fid", "FID", False), ("kid_x1000", "KID", False)):
+            verdicts = [
+                f"{s['better']} ahead of {s['worse']} by {s['gap']:.2f} ({'beyond' if s['resolved'] else 'within'} the spread {s['noise']:.2f})"
+                for s in separations(results, key, higher)
+            ]
+            lines.append(f"{title}: " + "; ".join(verdicts) + ".")
     commands = {r["command"] for r in results if r.get("command")}
     for command in sorted(commands):
         lines.append(f"Reproduce: `{command}`")

@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from paintscape.benchmark.class_color import class_color_distance, class_color_histograms
+from paintscape.benchmark.diversity import mean_pairwise_distance
+from paintscape.benchmark.feature_distance import disjoint_subsets, feature_fid, feature_kid, fid_spread
 from paintscape.benchmark.judge import ATTRIBUTES, JudgeNet, judge_outputs
-from paintscape.evaluate.class_color import class_color_distance, class_color_histograms
-from paintscape.evaluate.diversity import mean_pairwise_distance
-from paintscape.evaluate.feature_distance import disjoint_subsets, feature_fid, feature_kid, fid_spread
 from paintscape.evaluate.segmentation_metrics import mask_accuracy, mean_iou
 
 SUBSETS = 3

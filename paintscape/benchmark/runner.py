@@ -110,7 +110,7 @@ def train_chunk(config: Config, run_dir: Path, state: BudgetState) -> None:
         run_dir,
         resume=state.steps > 0,
         progress=False,
-        check_data=state.steps == 0,
+        check_data=False,  # the kit's sets were written by prepare: no CPU spent re-reading them
         stop_after=state.steps + steps,
     )
     state.cpu_seconds += time.process_time() - cpu
@@ -212,7 +212,9 @@ def measure_generator(kit: Kit, generator_path: str | Path) -> tuple[dict, np.nd
     painter = Painter.from_checkpoint(generator_path, device="cpu")
     heldout, diversity = render_kit(painter, kit)
     real, real_labels = kit.load_set("heldout")
-    return measure_photos(kit.judge, heldout, real_labels, real, real_labels, diversity), heldout
+    measures = measure_photos(kit.judge, heldout, real_labels, real, real_labels, diversity)
+    measures["generator_parameters"] = sum(p.numel() for p in painter.generator.parameters())
+    return measures, heldout
 
 
 GALLERY_IMAGES = 8
@@ -228,39 +230,94 @@ def save_samples(out: Path, photos: np.ndarray) -> None:
         atomic_save_image(out / "samples" / f"{i:03d}.png", Image.fromarray(photo))
 
 
+def family_runs(
+    kit: Kit, configs: dict[str, str | Path], seeds: tuple[int, ...], out: str | Path
+) -> dict[str, tuple[Config, Path]]:
+    """``"NAME/seed_K": (config with train.seed=K, OUT/NAME/seed_K/run)`` for every family and seed."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"training seeds must be distinct and at least one, got {list(seeds)}")
+    out = Path(out)
+    return {
+        f"{name}/seed_{seed}": (benchmark_config(kit, path, [f"train.seed={seed}"]), out / name / f"seed_{seed}" / "run")
+        for name, path in configs.items()
+        for seed in seeds
+    }
+
+
+def _summary(per_seed: list[dict]) -> dict:
+    """Each measure's mean and std over training seeds (std 0 for one seed)."""
+    summary = {}
+    for key in MEASURE_KEYS:
+        values = [m[key]["mean"] if isinstance(m[key], dict) else m[key] for m in per_seed if key in m]
+        if values:
+            summary[key] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "seeds": len(values)}
+    return summary
+
+
+MEASURE_KEYS = ("fid", "kid_x1000", "class_color", "mask_accuracy", "mean_iou", "diversity")
+
+
 def run_benchmark(
     kit: Kit,
     configs: dict[str, str | Path],
     cpu_seconds: float,
     out: str | Path,
+    seeds: tuple[int, ...] = (0,),
     command: str = "",
     progress: bool = True,
 ) -> dict[str, dict]:
-    """Train each ``name: config`` for ``cpu_seconds`` of CPU (round-robin), measure each on the kit,
-    write ``OUT/NAME/result.json`` (+ ``samples/``); returns the results by name."""
+    """Train each ``name: config`` with each training seed for ``cpu_seconds`` of CPU (all runs
+    round-robin), measure every run on the kit, write ``OUT/NAME/result.json`` (per-seed measures,
+    and their mean and std over seeds in ``"seeds_summary"``) and ``OUT/NAME/samples/`` (the first
+    seed's); returns the results by name. An interrupted run continues where it stopped."""
     out = Path(out)
-    runs = {name: (benchmark_config(kit, path), out / name / "run") for name, path in configs.items()}
+    runs = family_runs(kit, configs, seeds, out)
     states = train_on_budget(runs, cpu_seconds, progress=progress)
     results = {}
-    for name, (config, run_dir) in runs.items():
-        measures, heldout = measure_generator(kit, run_dir)
-        state = states[name]
+    for name, path in configs.items():
+        per_seed, training = [], []
+        for seed in seeds:
+            key = f"{name}/seed_{seed}"
+            config, run_dir = runs[key]
+            cached = run_dir.parent / "measures.json"
+            if cached.is_file():
+                measures = json.loads(cached.read_text())
+            else:
+                measures, heldout = measure_generator(kit, run_dir)
+                atomic_write_text(cached, json.dumps(measures, indent=1))
+                if seed == seeds[0]:
+                    save_samples(out / name, heldout)
+            per_seed.append(measures)
+            training.append({"seed": seed, **asdict(states[key])})
         result = {
             "name": name,
             "kit_id": kit.kit_id,
-            "config": str(configs[name]),
+            "config": str(path),
             "generator": config.model.generator.name,
             "generator_args": dict(config.model.generator.args),
             "command": command,
             "cpu_budget": cpu_seconds,
-            "training": asdict(state),
-            "measures": measures,
+            "seeds": list(seeds),
+            "training": _training_summary(training),
+            "training_per_seed": training,
+            "measures": per_seed[0],
+            "measures_per_seed": per_seed,
+            "seeds_summary": _summary(per_seed),
             "floor": kit.manifest["floor"],
         }
-        save_samples(out / name, heldout)
         atomic_write_text(out / name / "result.json", json.dumps(result, indent=1))
         results[name] = result
     return results
+
+
+def _training_summary(training: list[dict]) -> dict:
+    """CPU seconds, steps and images, averaged over seeds (what one run of the family gets)."""
+    return {
+        "cpu_seconds": float(np.mean([t["cpu_seconds"] for t in training])),
+        "steps": int(round(np.mean([t["steps"] for t in training]))),
+        "images": int(round(np.mean([t["images"] for t in training]))),
+        "load_average": [round(float(np.median([v for t in training for v in t["load_average"]] or [0.0])), 2)],
+    }
 
 
 def measure_result(kit: Kit, generator_path: str | Path, out: str | Path, name: str | None = None) -> dict:

@@ -62,7 +62,7 @@ def checkpoint_generators(
         else:
             record = latest_record(run)
             started = time.process_time()
-            train(config, run, resume=record is not None, progress=progress, check_data=record is None, stop_after=step)
+            train(config, run, resume=record is not None, progress=progress, check_data=False, stop_after=step)
             cpu += time.process_time() - started
             shutil.copyfile(run / latest_record(run)["generator"], target)
         found[step] = {"path": str(target), "step": step, "cpu_seconds": round(cpu, 1)}

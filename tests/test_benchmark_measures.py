@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from paintscape.evaluate.class_color import class_color_distance, class_color_histograms
-from paintscape.evaluate.diversity import mean_pairwise_distance
-from paintscape.evaluate.feature_distance import disjoint_subsets, feature_fid, feature_kid, fid_spread
+from paintscape.benchmark.class_color import class_color_distance, class_color_histograms
+from paintscape.benchmark.diversity import mean_pairwise_distance
+from paintscape.benchmark.feature_distance import disjoint_subsets, feature_fid, feature_kid, fid_spread
 
 # --- colour per class ------------------------------------------------------------------------------
 
