@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 import torch
 
+from paintscape.benchmark.command_line import _int_list
 from paintscape.benchmark.judge import JudgeNet, judge_outputs, load_judge, save_judge, train_judge
 from paintscape.benchmark.kit import Kit, KitError, KitSpec, _write_set
 from paintscape.benchmark.leaderboard import leaderboard_markdown, read_results, separations
-from paintscape.benchmark.runner import BudgetState, _summary, read_budget
+from paintscape.benchmark.runner import BudgetState, _summary, family_runs, read_budget
 from paintscape.benchmark.validate import order_check
 from paintscape.cli import main
 
@@ -48,6 +49,7 @@ def test_judge_shapes_features_and_safetensors_round_trip(tmp_path):
         JudgeNet(widths=(4,))
 
 
+@pytest.mark.slow
 def test_judge_trains_on_crops_and_learns_the_scenes():
     from paintscape.data.synthetic import make_scene
 
@@ -97,6 +99,19 @@ def test_loading_a_folder_that_is_not_a_kit_names_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(KitError, match="not valid JSON"):
         Kit.load(tmp_path)
+
+
+def test_benchmark_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert main(["benchmark", "run", str(tmp_path), "a.yaml", "--cpu-seconds", "1", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "is not a benchmark kit" in err and "paintscape benchmark prepare" in err and "Traceback" not in err
+    assert main(["benchmark", "leaderboard", str(tmp_path), out, "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="must be comma-separated integers"):
+        _int_list("0,a")
+    with pytest.raises(ValueError, match="distinct"):
+        family_runs(Kit(tmp_path, manifest=None), {}, (0, 0), tmp_path)
 
 
 # --- runner's budget ---------------------------------------------------------------------------
