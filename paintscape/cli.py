@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     _inference_commands(sub)
     _evaluation_commands(sub)
     _app_commands(sub)
+    from paintscape.benchmark.command_line import add_benchmark_parser
+
+    add_benchmark_parser(sub, parse_size=parse_size)
     return parser
 
 
@@ -394,6 +397,13 @@ def run_convert_reference(args: argparse.Namespace) -> int:
         print(f"assumed {note}")
     print(f"wrote {args.out} ({conversion.spec.family}, {args.size[1]}x{args.size[0]}); use it with paintscape generate / paint")
     return 0
+
+
+@command("benchmark")
+def run_benchmark(args: argparse.Namespace) -> int:
+    from paintscape.benchmark.command_line import run_benchmark_command
+
+    return run_benchmark_command(args)
 
 
 def main(argv: list[str] | None = None) -> int:
