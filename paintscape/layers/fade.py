@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paintscape.layers.modulated_norm import modulated_norm
+from paintscape.layers.norm_activation import normalized_leaky_relu
 from paintscape.layers.norms import NORM_KINDS, normalization
 from paintscape.layers.spectral import spectral_norm
 
@@ -104,12 +105,11 @@ class StreamResnetBlock(nn.Module):
             self.norm_layer_s = normalization(norm, out_channels, affine=affine)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.learned_shortcut:
-            shortcut = F.leaky_relu(self.norm_layer_s(self.conv_s(x)), LEAKY_SLOPE)
-        else:
-            shortcut = x
-        dx = F.leaky_relu(self.norm_layer_in(self.conv_0(x)), LEAKY_SLOPE)
-        dx = F.leaky_relu(self.norm_layer_out(self.conv_1(dx)), LEAKY_SLOPE)
+        # Norm and leaky ReLU as one node that keeps only the activation (which the next conv keeps
+        # anyway), not the conv's output and the normalised tensor (paintscape.layers.norm_activation).
+        shortcut = normalized_leaky_relu(self.norm_layer_s, self.conv_s(x), LEAKY_SLOPE) if self.learned_shortcut else x
+        dx = normalized_leaky_relu(self.norm_layer_in, self.conv_0(x), LEAKY_SLOPE)
+        dx = normalized_leaky_relu(self.norm_layer_out, self.conv_1(dx), LEAKY_SLOPE)
         return shortcut + dx
 
 
