@@ -163,6 +163,12 @@ def measure(args: argparse.Namespace) -> dict:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             print(f"step {step}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU", file=sys.stderr, flush=True)
+        from paintscape.train.optimizers import state_bytes
+
+        optimizer_state_gb = {
+            "G": round(state_bytes(trainer.opt_g) / 2**30, 3),
+            "D": round(state_bytes(trainer.opt_d) / 2**30, 3),
+        }
         if trainer.writer is not None:
             trainer.writer.close()
     timed = wall[args.warmup :]
@@ -190,6 +196,7 @@ def measure(args: argparse.Namespace) -> dict:
         "images_per_s": round(args.batch / median, 4),
         "median_cpu_s": round(statistics.median(cpu[args.warmup :]), 3),
         "rss_after_setup_gb": rss_setup,
+        "optimizer_state_gb": optimizer_state_gb,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),

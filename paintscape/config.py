@@ -84,6 +84,11 @@ class TrainConfig:
     keep_last: int = 3
     max_grad_norm: float | None = None
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # optimiser memory (paintscape/train/optimizers.py): G's Adam step inside backward, gradients
+    # freed at once (same update); Adam moments in fp32 | bf16; optimiser state split across ranks
+    optimizer_in_backward: bool = False
+    adam_moment_dtype: str = "fp32"
+    shard_optimizer: bool = False
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ from paintscape.train.distributed import (
 )
 from paintscape.train.ema import EMA
 from paintscape.train.objective import GANObjective, GeneratorStep, weighted_sum
+from paintscape.train.optimizers import build_optimizers, consolidate, step_in_backward
 from paintscape.train.schedule import PhasePlan, lr_factor, optimizer_lrs, phase_at, plan_phases
 
 log = logging.getLogger("paintscape.train")
@@ -172,12 +173,10 @@ class Trainer:
         self.memory_format = memory_format
         self.ema = EMA(self.generator, config.train.ema_half_life_images, config.train.ema_rampup) if config.train.ema_half_life_images > 0 else None
 
-        betas = tuple(config.train.betas)
         lr_g, lr_d = optimizer_lrs(self.plans[0].config.lr, config.train.ttur)
-        # fused Adam: one kernel over all parameters, less temporary memory than foreach on CPU and GPU.
-        fused = {"fused": True} if self.device.type in ("cpu", "cuda") else {}
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr_g, betas=betas, **fused)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=lr_d, betas=betas, **fused)
+        self.opt_g, self.opt_d = build_optimizers(
+            self.generator, self.discriminator, config.train, lr_g=lr_g, lr_d=lr_d, device=self.device, world_size=self.info.world_size
+        )
         fp16 = config.train.precision == "fp16"
         self.scaler_g = torch.amp.GradScaler(self.device.type, enabled=fp16)
         self.scaler_d = torch.amp.GradScaler(self.device.type, enabled=fp16)
@@ -275,6 +274,7 @@ class Trainer:
         return self.ema.model if self.ema else unwrap(self.generator)
 
     def save_checkpoint(self) -> Path | None:
+        consolidate(self.opt_g, self.opt_d)  # train.shard_optimizer: gather the state on rank 0 (all ranks call this)
         if not self.info.is_main:
             return None
         path = self.checkpoints.save(self.step, self._state(), self._inference_generator(), self.spec)
@@ -355,7 +355,8 @@ class Trainer:
                 g_terms = self.objective.generator_terms(self.d_module, label, real, fake, mu, logvar, weights)
             g_loss = weighted_sum(g_terms, weights)
             self._check_finite(g_loss, g_terms)
-            self.scaler_g.scale(g_loss / accumulation).backward()
+            with step_in_backward(self.opt_g, armed=last):  # train.optimizer_in_backward: G steps here
+                self.scaler_g.scale(g_loss / accumulation).backward()
             for name, value in {**d_terms, **g_terms}.items():
                 totals[name] = totals.get(name, 0.0) + float(value.detach()) / accumulation
         self.discriminator.requires_grad_(True)
