@@ -127,9 +127,19 @@ def main() -> None:
 
     totals = {part: sum(values.values()) for part, values in parts.items()}
     if args.json:
-        print(json.dumps({"family": args.family, "size": list(size), "batch": args.batch, "saved_mb": {
-            part: round(total / 1e6, 1) for part, total in totals.items()
-        }, "by_module_mb": {part: {k: round(v / 1e6, 1) for k, v in values.items()} for part, values in parts.items()}}))
+        print(
+            json.dumps(
+                {
+                    "family": args.family,
+                    "size": list(size),
+                    "batch": args.batch,
+                    "saved_mb": {part: round(total / 1e6, 1) for part, total in totals.items()},
+                    "by_module_mb": {
+                        part: {k: round(v / 1e6, 1) for k, v in values.items()} for part, values in parts.items()
+                    },
+                }
+            )
+        )
         return
     for part, values in parts.items():
         print(f"{part}: {totals[part] / 1e6:.1f} MB saved for backward")
