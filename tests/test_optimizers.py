@@ -104,7 +104,9 @@ def test_refusals_name_the_keys() -> None:
     g, d = _net(), _net()
 
     def build(world_size: int = 1, **changes) -> None:
-        build_optimizers(g, d, TrainConfig(**changes), lr_g=1e-4, lr_d=4e-4, device=torch.device("cpu"), world_size=world_size)
+        build_optimizers(
+            g, d, TrainConfig(**changes), lr_g=1e-4, lr_d=4e-4, device=torch.device("cpu"), world_size=world_size
+        )
 
     with pytest.raises(ConfigError, match=r"optimizer_in_backward=true .*train\.max_grad_norm"):
         build(optimizer_in_backward=True, max_grad_norm=1.0)
@@ -116,10 +118,62 @@ def test_refusals_name_the_keys() -> None:
         build(adam_moment_dtype="bf16", betas=(0.5, 0.999))
     with pytest.raises(ConfigError, match=r"train\.adam_moment_dtype must be one of fp32, bf16"):
         build(adam_moment_dtype="fp16")
+    with pytest.raises(
+        ConfigError, match=r"train\.betas must be two numbers in \[0, 1\), e\.g\. \[0\.0, 0\.9\], got \[0\.5, 1\.0\]"
+    ):
+        build(betas=(0.5, 1.0))
     opt_g, opt_d = build_optimizers(g, d, TrainConfig(), lr_g=1e-4, lr_d=4e-4, device=torch.device("cpu"))
     assert type(opt_g) is Adam and opt_g.defaults["fused"]  # no switch: torch's fused Adam, as before
-    opt_g, _ = build_optimizers(g, d, TrainConfig(shard_optimizer=True), lr_g=1e-4, lr_d=4e-4, device=torch.device("cpu"))
+
+
+def test_shard_optimizer_on_one_process_warns_and_keeps_the_state_whole(caplog) -> None:
+    g, d = _net(), _net()
+    with caplog.at_level("WARNING", logger="paintscape.train"):
+        opt_g, _ = build_optimizers(
+            g, d, TrainConfig(shard_optimizer=True), lr_g=1e-4, lr_d=4e-4, device=torch.device("cpu")
+        )
     assert type(opt_g) is Adam  # one process: nothing to shard
+    assert "train.shard_optimizer=true on one process: nothing to shard" in caplog.text
+
+
+def test_lean_adam_refuses_what_it_cannot_step() -> None:
+    params = list(_net().parameters())
+    with pytest.raises(ValueError, match=r"Adam betas must lie in \[0, 1\), got \(0\.5, 1\.0\)"):
+        LeanAdam(params, lr=1e-3, betas=(0.5, 1.0))
+    with pytest.raises(ValueError, match=r"moment_dtype must be torch\.float32 or torch\.bfloat16, got torch\.float16"):
+        LeanAdam(params, lr=1e-3, betas=(0.0, 0.9), moment_dtype=torch.float16)
+    half = torch.nn.Parameter(torch.zeros(3, dtype=torch.bfloat16))
+    half.grad = torch.ones(3, dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match=r"LeanAdam steps dense float32 parameters, got a torch\.bfloat16 one"):
+        LeanAdam([half], lr=1e-3, betas=(0.0, 0.9)).step()
+    weight = torch.nn.Parameter(torch.zeros(2, 3, 4, 4).to(memory_format=torch.channels_last))
+    weight.grad = torch.ones(2, 3, 4, 4).permute(0, 1, 3, 2)  # a transposed view: neither NCHW nor NHWC dense
+    with pytest.raises(RuntimeError, match=r"parameter, gradient and moments must share one dense layout"):
+        LeanAdam([weight], lr=1e-3, betas=(0.0, 0.9), moment_dtype=torch.bfloat16).step()
+
+
+@pytest.mark.parametrize("beta1", [0.0, 0.5])
+def test_bf16_moments_give_the_same_weights_in_channels_last(beta1: float) -> None:
+    """train.channels_last keeps NHWC weights and gradients: the bf16-moment update is elementwise, so
+    the same gradients give the NCHW run's numbers exactly."""
+    torch.manual_seed(0)
+    nchw = _net()
+    nhwc = copy.deepcopy(nchw).to(memory_format=torch.channels_last)
+    optimizers = [
+        LeanAdam(model.parameters(), lr=1e-2, betas=(beta1, 0.9), moment_dtype=torch.bfloat16) for model in (nchw, nhwc)
+    ]
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(4):
+        for a, b in zip(nchw.parameters(), nhwc.parameters()):
+            grad = torch.randn(a.shape, generator=gen)
+            a.grad = grad.clone()
+            b.grad = grad.to(memory_format=torch.channels_last) if grad.dim() == 4 else grad.clone()
+        for optimizer in optimizers:
+            optimizer.step()
+    assert nhwc[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert optimizers[1].state[nhwc[0].weight]["exp_avg_sq"].is_contiguous(memory_format=torch.channels_last)
+    for a, b in zip(nchw.parameters(), nhwc.parameters()):
+        assert torch.equal(a, b)
 
 
 def _final(run):

@@ -122,7 +122,9 @@ class LeanAdam(torch.optim.Optimizer):
         if grad is None:
             return
         if grad.is_sparse or p.dtype != torch.float32:
-            raise RuntimeError(f"LeanAdam steps dense float32 parameters, got a {'sparse ' if grad.is_sparse else ''}{p.dtype} one")
+            raise RuntimeError(
+                f"LeanAdam steps dense float32 parameters, got a {'sparse ' if grad.is_sparse else ''}{p.dtype} one"
+            )
         group = self._groups[p]
         beta1, beta2 = group["betas"]
         state = self._state_for(p, beta1)
@@ -211,8 +213,13 @@ class Adam(torch.optim.Adam):
 
 
 def _check_switches(train: TrainConfig, world_size: int) -> None:
+    betas = tuple(train.betas)
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
+        raise ConfigError(f"train.betas must be two numbers in [0, 1), e.g. [0.0, 0.9], got {list(betas)}")
     if train.adam_moment_dtype not in MOMENT_DTYPES:
-        raise ConfigError(f"train.adam_moment_dtype must be one of {', '.join(MOMENT_DTYPES)}, got {train.adam_moment_dtype!r}")
+        raise ConfigError(
+            f"train.adam_moment_dtype must be one of {', '.join(MOMENT_DTYPES)}, got {train.adam_moment_dtype!r}"
+        )
     if train.adam_moment_dtype == "bf16":
         for name, beta in zip(("beta1", "beta2"), train.betas):
             if beta != 0 and 1 - beta < BF16_MIN_STEP:
@@ -234,9 +241,7 @@ def _check_switches(train: TrainConfig, world_size: int) -> None:
             f"use train.shard_optimizer=true to split the optimiser state across ranks instead)"
         )
     if refusals:
-        raise ConfigError(
-            "train.optimizer_in_backward=true cannot give the same update with " + "; ".join(refusals)
-        )
+        raise ConfigError("train.optimizer_in_backward=true cannot give the same update with " + "; ".join(refusals))
 
 
 def build_optimizers(
