@@ -1,7 +1,9 @@
 """Tables for docs/benchmarks.md from the JSON lines of ``bench_train.py`` and
 ``reference/time_reference.py``: one row per measurement, in the order measured, then one row per
 setting with the medians over its rounds and the ratios to the reference of the same family and size
-(rate: the reference's s/it over ours; memory: our peak RSS over the reference's).
+(rate: the reference's s/it over ours, from wall time and from CPU time; memory: our peak RSS over the
+reference's). With one thread per process (``OMP_NUM_THREADS=1``) the CPU-time rate is the one that
+holds on a busy machine (benchmarks/reference/README.md).
 
     python benchmarks/summarize.py tsit-256.jsonl
     python benchmarks/summarize.py tsit-256.jsonl spade-256.jsonl --family tsit --size 256 256
@@ -88,11 +90,13 @@ def summary(records: list[dict]) -> list[dict]:
             "median_cpu_s": statistics.median(r["median_cpu_s"] for r in group),
             "peak_rss_gb": statistics.median(r["peak_rss_gb"] for r in group),
             "rate_vs_reference": None,
+            "cpu_rate_vs_reference": None,
             "memory_vs_reference": None,
         }
         reference = groups.get((family, size, "reference"))
         if reference and name != "reference":
             row["rate_vs_reference"] = statistics.median(r["median_s"] for r in reference) / row["median_s"]
+            row["cpu_rate_vs_reference"] = statistics.median(r["median_cpu_s"] for r in reference) / row["median_cpu_s"]
             row["memory_vs_reference"] = row["peak_rss_gb"] / statistics.median(r["peak_rss_gb"] for r in reference)
         rows.append(row)
     return rows
@@ -110,11 +114,15 @@ def markdown(records: list[dict]) -> str:
         )
     lines += [
         "",
-        "| setting | size | rounds | s/it | CPU s/it | peak RSS | rate vs reference | memory vs reference |",
+        "| setting | size | rounds | s/it | CPU s/it | peak RSS | rate vs reference (wall, CPU) | memory vs reference |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for row in summary(records):
-        rate = "" if row["rate_vs_reference"] is None else f"{row['rate_vs_reference']:.2f}x"
+        rate = (
+            ""
+            if row["rate_vs_reference"] is None
+            else (f"{row['rate_vs_reference']:.2f}x, {row['cpu_rate_vs_reference']:.2f}x")
+        )
         memory = "" if row["memory_vs_reference"] is None else f"{row['memory_vs_reference']:.2f}x"
         lines.append(
             f"| {row['family']} {row['setting']} | {row['size']} | {row['rounds']} | {row['median_s']:.2f} | "

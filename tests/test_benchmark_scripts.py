@@ -156,13 +156,14 @@ def test_summary_takes_medians_over_rounds_and_ratios_to_the_reference(tmp_path,
     lean_row = rows["paintscape fp32 optimizer_in_backward=true"]
     assert lean_row["rounds"] == 2 and lean_row["median_s"] == 5.0 and lean_row["peak_rss_gb"] == pytest.approx(4.1)
     assert lean_row["rate_vs_reference"] == pytest.approx(10.0 / 5.0)
+    assert lean_row["cpu_rate_vs_reference"] == pytest.approx(9.0 / 4.5)
     assert lean_row["memory_vs_reference"] == pytest.approx(4.1 / 7.2)
     assert rows["paintscape fp32"]["rate_vs_reference"] == pytest.approx(10.0 / 8.0)
     assert rows["reference"]["rate_vs_reference"] is None
     assert summarize.main([str(path)]) == 0
     table = capsys.readouterr().out
     assert (
-        "| tsit paintscape fp32 optimizer_in_backward=true | 256x256 | 2 | 5.00 | 4.50 | 4.10 GB | 2.00x | 0.57x |"
+        "| tsit paintscape fp32 optimizer_in_backward=true | 256x256 | 2 | 5.00 | 4.50 | 4.10 GB | 2.00x, 2.00x | 0.57x |"
         in table
     )
     assert summarize.main([str(path), "--family", "spade"]) == 2
