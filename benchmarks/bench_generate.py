@@ -27,12 +27,12 @@ from paintscape.train.ema import EMA
 from paintscape.train.networks import build_generator_from_config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_train import REPO, family_overrides  # noqa: E402
+from bench_train import FAMILIES, REPO  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", default="spade", choices=("spade", "pix2pix"))
+    parser.add_argument("--family", default="spade", choices=sorted(FAMILIES))
     parser.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu")
@@ -41,8 +41,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
     args = parser.parse_args()
     size = tuple(args.size)
-    config_file, overrides = family_overrides(args.family, size, args.batch, 0)
-    config = load_config(REPO / config_file, overrides)
+    family = FAMILIES[args.family]
+    config = load_config(REPO / family.config, family.overrides(size, args.batch, equal=False))
     torch.manual_seed(0)
     generator, spec = build_generator_from_config(config)
     ema = EMA(generator, 10_000.0)  # the copy the trainer keeps

@@ -24,35 +24,93 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def family_overrides(
-    family: str, size: tuple[int, int], batch: int, extra_label_channels: int
-) -> tuple[str, list[str]]:
-    """The config file and overrides of the full-width model of ``family`` (the papers' settings)."""
-    h, w = size
-    common = [
-        f"data.size=[{h}, {w}]",
-        f"train.phases=[{{batch_size: {batch}, lr: 0.0002, steps: 1000000}}]",
-        "loss.vgg_weights=random",
-        "data.workers=0",
+@dataclass(frozen=True)
+class Family:
+    """A trainable family at the paper's widths, with the loss and settings its reference trains with.
+
+    ``config`` is the family's tiny config (for data and loader settings); ``model`` and ``loss`` are
+    overrides that give the full-width networks and the reference's loss terms. ``dont_care``: the
+    reference adds a don't-care label channel (``--contain_dontcare_label``); ``--equal-settings``
+    adds it here too so both sides have the same input channels.
+    """
+
+    config: str
+    model: Callable[[int], list[str]]  # extra label channels -> model overrides
+    loss: list[str]
+    train: list[str] = field(default_factory=list)
+    dont_care: bool = False
+
+    def overrides(self, size: tuple[int, int], batch: int, equal: bool) -> list[str]:
+        h, w = size
+        extra = 1 if (equal and self.dont_care) else 0
+        return [
+            f"data.size=[{h}, {w}]",
+            f"train.phases=[{{batch_size: {batch}, lr: 0.0002, steps: 1000000}}]",
+            "loss.vgg_weights=random",
+            "data.workers=0",
+            *self.model(extra),
+            *self.loss,
+            *self.train,
+            # the references feed VGG the [-1, 1] image as it is (same FLOPs either way)
+            *(["loss.vgg_normalization=none"] if equal else []),
+        ]
+
+
+def _spade_model(extra: int) -> list[str]:
+    return [
+        "model.generator.args={base_channels: 64, norm: syncbatch, use_vae: false, "
+        f"num_upsampling_layers: normal, extra_label_channels: {extra}}}",
+        f"model.discriminator.args={{base_channels: 64, num_scales: 2, num_layers: 4, extra_label_channels: {extra}}}",
     ]
-    if family == "spade":
-        return "configs/spade_tiny.yaml", common + [
-            f"model.generator.args={{base_channels: 64, norm: syncbatch, use_vae: false, extra_label_channels: {extra_label_channels}}}",
-            f"model.discriminator.args={{num_scales: 2, num_layers: 4, extra_label_channels: {extra_label_channels}}}",
-            "loss.weights={adv: 1.0, feat: 10.0, vgg: 10.0}",
-        ]
-    if family == "pix2pix":
-        return "configs/pix2pix_tiny.yaml", common + [
-            "model.generator.args={base_channels: 64, norm: batch, dropout: 0.5}",
-            "model.discriminator.args={base_channels: 64, num_layers: 3, norm: batch}",
-            "loss.weights={adv: 1.0, l1: 100.0}",
-        ]
-    raise SystemExit(f"unknown family {family!r}; use spade or pix2pix")
+
+
+def _tsit_model(extra: int) -> list[str]:
+    return [
+        "model.generator.args={base_channels: 64, num_upsampling_layers: more, norm: syncbatch, "
+        f"stream_norm: instance, spectral: true, style_stream: false, use_vae: false, input_channels: {29 + extra}}}",
+        "model.discriminator.name=multiscale",
+        f"model.discriminator.args={{base_channels: 64, num_scales: 2, num_layers: 4, extra_label_channels: {extra}}}",
+    ]
+
+
+def _pix2pix_model(extra: int) -> list[str]:
+    return [
+        "model.generator.args={base_channels: 64, norm: batch, dropout: 0.5}",
+        "model.discriminator.args={base_channels: 64, num_layers: 3, norm: batch}",
+    ]
+
+
+#: One entry per trainable family (OASIS and ControlNet add theirs here). Settings: the papers'
+#: widths and the loss each reference trains with (benchmarks/reference/README.md).
+FAMILIES: dict[str, Family] = {
+    # NVlabs/SPADE: ngf/ndf 64, spectral SPADE sync-BN, "normal", multiscale D 2x4, hinge + feat 10 + VGG 10
+    "spade": Family("configs/spade_tiny.yaml", _spade_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 10.0}"],
+                    dont_care=True),
+    # EndlessSora/TSIT, SIS: content stream only, no VAE, "more", spectral FADE sync-BN, D 2x4,
+    # hinge + feat 10 + VGG 20 (its SIS train scripts' --lambda_vgg 20)
+    "tsit": Family("configs/tsit_tiny.yaml", _tsit_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 20.0}"],
+                   ["train.betas=[0.0, 0.9]", "train.ttur=true"], dont_care=True),
+    # junyanz/pytorch-CycleGAN-and-pix2pix: unet_256, batch norm, dropout, basic D 3 layers, BCE + 100 L1
+    "pix2pix": Family("configs/pix2pix_tiny.yaml", _pix2pix_model, ["loss.weights={adv: 1.0, l1: 100.0}"]),
+}
+
+
+def _rss_gb() -> float:
+    """Resident memory now (Linux), GB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 2**20, 3)
+    except OSError:
+        pass
+    return float("nan")
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -64,18 +122,20 @@ def measure(args: argparse.Namespace) -> dict:
     from paintscape.train.trainer import Trainer
 
     size = tuple(args.size)
-    config_file, overrides = family_overrides(args.family, size, args.batch, args.extra_label_channels)
+    family = FAMILIES[args.family]
+    overrides = family.overrides(size, args.batch, args.equal_settings)
     overrides += [
         f"train.device={args.device}",
         f"train.precision={args.precision}",
         f"train.channels_last={str(args.channels_last).lower()}",
         f"train.compile={str(args.compile).lower()}",
         "train.ema_half_life_images=" + ("0" if args.no_ema else "10000"),
+        *args.set,
     ]
     with tempfile.TemporaryDirectory(prefix="paintscape-bench-") as tmp:
         root = Path(tmp) / "data"
         write_dataset(str(root), 4, size=size, seed=0, workers=1, progress=False)
-        config = load_config(REPO / config_file, overrides + [f"data.root={root}"])
+        config = load_config(REPO / family.config, overrides + [f"data.root={root}"])
         trainer = Trainer(config, Path(tmp) / "run", progress=False, check_data=False)
         trainer.setup()
         device = trainer.device
@@ -85,6 +145,7 @@ def measure(args: argparse.Namespace) -> dict:
             "image": torch.rand(args.batch, 3, *size, generator=gen) * 2 - 1,
             "label": torch.randint(0, 29, (args.batch, *size), generator=gen),
         }
+        rss_setup = _rss_gb()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         wall, cpu = [], []
@@ -100,9 +161,17 @@ def measure(args: argparse.Namespace) -> dict:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             print(f"step {step}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU", file=sys.stderr, flush=True)
+        from paintscape.train.optimizers import state_bytes
+
+        optimizer_state_gb = {
+            ("G" if name == "generator" else "D" if name == "discriminator" else name): round(state_bytes(optimizer) / 2**30, 3)
+            for name, optimizer in trainer.state.optimizers.items()
+        }
         if trainer.log is not None:
             trainer.log.close()
-    timed = slice(args.warmup, None)
+    timed = wall[args.warmup :]
+    median = statistics.median(timed)
+    quartiles = statistics.quantiles(timed, n=4) if len(timed) > 1 else [median] * 3
     result = {
         "impl": "paintscape",
         "family": args.family,
@@ -113,11 +182,19 @@ def measure(args: argparse.Namespace) -> dict:
         "channels_last": args.channels_last,
         "compile": args.compile,
         "ema": not args.no_ema,
+        "equal_settings": args.equal_settings,
+        "set": args.set,
         "threads": torch.get_num_threads(),
         "wall_s": [round(t, 3) for t in wall],
         "cpu_s": [round(t, 3) for t in cpu],
-        "median_s": round(statistics.median(wall[timed]), 3),
-        "median_cpu_s": round(statistics.median(cpu[timed]), 3),
+        "warmup": args.warmup,
+        "median_s": round(median, 3),
+        "spread_s": [round(min(timed), 3), round(max(timed), 3)],
+        "iqr_s": round(quartiles[2] - quartiles[0], 3),
+        "images_per_s": round(args.batch / median, 4),
+        "median_cpu_s": round(statistics.median(cpu[args.warmup :]), 3),
+        "rss_after_setup_gb": rss_setup,
+        "optimizer_state_gb": optimizer_state_gb,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),
@@ -129,16 +206,25 @@ def measure(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", default="spade", choices=("spade", "pix2pix"))
+    parser.add_argument("--family", default="spade", choices=sorted(FAMILIES))
     parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--no-ema", action="store_true", help="leave the EMA update out of the timed iteration")
-    parser.add_argument("--extra-label-channels", type=int, default=0, help="label channels beyond the 29 classes")
-    parser.add_argument("--steps", type=int, default=5, help="timed iterations (default 5)")
+    parser.add_argument("--no-ema", action="store_true", help="no EMA generator (the references keep none)")
+    parser.add_argument(
+        "--equal-settings",
+        action="store_true",
+        help="the reference scripts' settings where they differ from paintscape's defaults: the don't-care "
+        "label channel (SPADE, TSIT) and VGG fed the [-1, 1] image (see benchmarks/reference/README.md)",
+    )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="any config override, e.g. --set train.optimizer_in_backward=true (repeatable)",
+    )
+    parser.add_argument("--steps", type=int, default=6, help="timed iterations (default 6)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     parser.add_argument("--repeats", type=int, default=1, help="fresh subprocesses, one measurement each")
     parser.add_argument(
@@ -153,7 +239,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args)), flush=True)
         return
-    child_args = [a for a in sys.argv[1:]]
+    child_args = list(sys.argv[1:])
     for _ in range(args.repeats):
         env = dict(os.environ)
         if args.malloc_mmap_threshold_mb is not None:  # glibc reads it at process start: set it for the child

@@ -203,6 +203,11 @@ class TrainConfig(Checked):
     keep_last: int = setting(3, at_least(0, off="keep every checkpoint"))
     max_grad_norm: float | None = setting(None, above(0))  # None: no clipping
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    # optimiser memory (paintscape/train/optimizers.py): G's Adam step inside backward, gradients
+    # freed at once (same update); Adam moments in fp32 | bf16; optimiser state split across ranks
+    optimizer_in_backward: bool = False
+    adam_moment_dtype: str = "fp32"
+    shard_optimizer: bool = False
 
     def check(self) -> None:
         if not self.phases:

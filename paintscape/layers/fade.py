@@ -13,10 +13,12 @@ spectral normalisation has the state dict of ``torch.nn.utils.spectral_norm`` us
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from paintscape.layers.modulated_norm import modulated_norm
+from paintscape.layers.norm_activation import normalized_leaky_relu
 from paintscape.layers.norms import NORM_KINDS, conv_normalization, normalization
 from paintscape.layers.spade import LEAKY_SLOPE  # TSIT's leaky ReLUs have SPADE's slope
 from paintscape.layers.spectral import maybe_spectral_norm
@@ -37,11 +39,13 @@ class FADE(nn.Module):
         self.mlp_gamma = nn.Conv2d(feature_channels, channels, kernel_size=kernel_size, padding=padding)
         self.mlp_beta = nn.Conv2d(feature_channels, channels, kernel_size=kernel_size, padding=padding)
 
-    def forward(self, x: Tensor, feature: Tensor) -> Tensor:
+    def forward(self, x: Tensor, feature: Tensor, upsample: int = 1) -> Tensor:
+        """``upsample``: normalise ``x`` upsampled (nearest) by this factor to ``feature``'s size."""
         # As SPADE: ``1 + gamma`` in place on the conv's output and one autograd node for norm and
-        # modulation that does not keep the normalised x (paintscape.layers.modulated_norm).
+        # modulation that does not keep the normalised x (paintscape.layers.modulated_norm), and
+        # keeps x before the upsampling.
         scale = self.mlp_gamma(feature).add_(1)
-        return modulated_norm(self.param_free_norm, x, scale, self.mlp_beta(feature))
+        return modulated_norm(self.param_free_norm, x, scale, self.mlp_beta(feature), upsample)
 
 
 class FADEResnetBlock(nn.Module):
@@ -65,10 +69,17 @@ class FADEResnetBlock(nn.Module):
         if self.learned_shortcut:
             self.norm_s = FADE(in_channels, in_channels, norm)
 
-    def forward(self, x: Tensor, feature: Tensor) -> Tensor:
-        shortcut = self.conv_s(self.norm_s(x, feature)) if self.learned_shortcut else x
+    def forward(self, x: Tensor, feature: Tensor, upsample: int = 1) -> Tensor:
+        """``upsample``: the block's input is ``x`` upsampled (nearest) by this factor. The FADE layers
+        upsample inside their fused node, which then keeps only the small ``x`` for backward."""
+        if upsample != 1 and not torch.is_grad_enabled():  # inference: nothing is kept, upsample once
+            x, upsample = F.interpolate(x, scale_factor=upsample, mode="nearest"), 1
+        if self.learned_shortcut:
+            shortcut = self.conv_s(self.norm_s(x, feature, upsample))
+        else:
+            shortcut = x if upsample == 1 else F.interpolate(x, scale_factor=upsample, mode="nearest")
         # In place on FADE's fresh output, as in SPADE's block: one saved tensor instead of two.
-        dx = self.conv_0(F.leaky_relu(self.norm_0(x, feature), LEAKY_SLOPE, inplace=True))
+        dx = self.conv_0(F.leaky_relu(self.norm_0(x, feature, upsample), LEAKY_SLOPE, inplace=True))
         dx = self.conv_1(F.leaky_relu(self.norm_1(dx, feature), LEAKY_SLOPE, inplace=True))
         return shortcut + dx
 
@@ -97,12 +108,11 @@ class StreamResnetBlock(nn.Module):
             self.norm_layer_s = conv_normalization(norm, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self.learned_shortcut:
-            shortcut = F.leaky_relu(self.norm_layer_s(self.conv_s(x)), LEAKY_SLOPE)
-        else:
-            shortcut = x
-        dx = F.leaky_relu(self.norm_layer_in(self.conv_0(x)), LEAKY_SLOPE)
-        dx = F.leaky_relu(self.norm_layer_out(self.conv_1(dx)), LEAKY_SLOPE)
+        # Norm and leaky ReLU as one node that keeps only the activation (which the next conv keeps
+        # anyway), not the conv's output and the normalised tensor (paintscape.layers.norm_activation).
+        shortcut = normalized_leaky_relu(self.norm_layer_s, self.conv_s(x), LEAKY_SLOPE) if self.learned_shortcut else x
+        dx = normalized_leaky_relu(self.norm_layer_in, self.conv_0(x), LEAKY_SLOPE)
+        dx = normalized_leaky_relu(self.norm_layer_out, self.conv_1(dx), LEAKY_SLOPE)
         return shortcut + dx
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..labels import NUM_CLASSES, add_dont_care
+from ..layers.norm_activation import normalized_leaky_relu
 from ..layers.spade import LEAKY_SLOPE, init_spade_weights
 from ..registry import DISCRIMINATORS
 from .encoders import conv_norm
@@ -57,8 +58,14 @@ class NLayerDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> list[Tensor]:
         features = []
-        for layer in self.layers:
-            x = layer(x)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            if i == 0:  # conv, leaky ReLU in place on its fresh output (the conv keeps its input, not this)
+                x = F.leaky_relu(layer[0](x), LEAKY_SLOPE, inplace=True)
+            elif i < last:  # conv, norm, leaky ReLU: one node that keeps only the activation
+                x = normalized_leaky_relu(layer[1], layer[0](x), LEAKY_SLOPE)
+            else:
+                x = layer(x)
             features.append(x)
         return features
 

@@ -229,10 +229,15 @@ class TSITGenerator(Generator):
         blocks = [self.head_0, self.G_middle_0, self.G_middle_1, self.up_0, self.up_1, self.up_2, self.up_3]
         for i, block in enumerate(blocks):
             level = STREAM_DEPTH - 1 - i  # 7 .. 1: the feature at x's resolution
-            if i > 0:
-                x = F.interpolate(x, scale_factor=2)  # nearest, as the reference's nn.Upsample
-            if style_features is not None:
+            upsample = 1 if i == 0 else 2  # nearest, as the reference's nn.Upsample
+            if style_features is not None:  # FAdaIN needs the upsampled x itself (its unbiased std)
+                if upsample != 1:
+                    x, upsample = F.interpolate(x, scale_factor=upsample), 1
                 x = fadain(x, style_features[level], alpha=self.alpha)
-            x = block(x, features[level])
-        x = F.interpolate(x, scale_factor=2)  # (B, nf, H, W); the full-resolution ft0 is unused, as in the reference
-        return torch.tanh(self.conv_img(F.leaky_relu(x, LEAKY_SLOPE)))
+            # without FAdaIN the block upsamples inside its fused FADE nodes, which keep the small x
+            x = block(x, features[level], upsample=upsample)
+        # leaky ReLU (in place on the last block's fresh sum) before the x2 nearest upsampling, which
+        # it commutes with: autograd keeps the small activation. The full-resolution ft0 is unused,
+        # as in the reference.
+        x = F.interpolate(F.leaky_relu(x, LEAKY_SLOPE, inplace=True), scale_factor=2)  # (B, nf, H, W)
+        return torch.tanh(self.conv_img(x))

@@ -25,6 +25,7 @@ from paintscape.models.base import Generator
 from paintscape.train.distributed import DistInfo, unwrap
 from paintscape.train.ema import EMA
 from paintscape.train.objectives.base import Objective, Role
+from paintscape.train.optimizers import build_optimizer
 
 log = logging.getLogger("paintscape.train")
 
@@ -77,15 +78,15 @@ class TrainingState:
         for module in self.frozen.values():
             module.to(device, memory_format=self.memory_format).eval().requires_grad_(False)
 
-        fused = {"fused": True} if device.type in ("cpu", "cuda") else {}  # one kernel over all parameters
-        self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        for name, role in self.roles.items():
-            betas = tuple(role.betas or train.betas)
-            if role.weight_decay > 0:
-                optimizer = torch.optim.AdamW(role.module.parameters(), lr=0.0, betas=betas, weight_decay=role.weight_decay, **fused)
-            else:
-                optimizer = torch.optim.Adam(role.module.parameters(), lr=0.0, betas=betas, **fused)
-            self.optimizers[name] = optimizer
+        if train.shard_optimizer and info.world_size == 1:
+            log.warning("train.shard_optimizer=true on one process: nothing to shard, the optimiser state stays whole")
+        self.optimizers: dict[str, torch.optim.Optimizer] = {
+            name: build_optimizer(
+                role.module.parameters(), train, lr=0.0, betas=role.betas, weight_decay=role.weight_decay, device=device,
+                world_size=info.world_size, in_backward=train.optimizer_in_backward and name == objective.inference_role,
+            )  # fmt: skip
+            for name, role in self.roles.items()
+        }
         # One scaler for every loss and optimiser: PyTorch's pattern for several models and losses.
         self.scaler = torch.amp.GradScaler(device.type, enabled=train.precision == "fp16")
         inference = self.roles[objective.inference_role].module

@@ -47,6 +47,7 @@ from paintscape.train.distributed import (
 from paintscape.train.evaluation import EvaluationHook
 from paintscape.train.logs import TrainingLog
 from paintscape.train.objectives.base import StepContext
+from paintscape.train.optimizers import consolidate
 from paintscape.train.schedule import PhasePlan, lr_factor, phase_at, plan_phases
 from paintscape.train.state import TrainingState
 
@@ -159,6 +160,7 @@ class Trainer:
 
     # --- checkpoints ------------------------------------------------------------------------
     def save_checkpoint(self) -> Path | None:
+        consolidate(*self.state.optimizers.values())  # train.shard_optimizer: gather on rank 0 (every rank calls this)
         if not self.info.is_main:
             return None
         best = self.evaluation.best if self.evaluation else None
@@ -212,6 +214,7 @@ class Trainer:
             ctx = StepContext(
                 networks=self.state.networks, roles=self.state.roles, autocast=self._autocast, scaler=self.state.scaler,
                 accumulation=accumulation, last=index == accumulation - 1, loss_weights=weights, check_finite=self._check_finite,
+                optimizers=self.state.optimizers,
             )  # fmt: skip
             terms = self.state.objective.step({"image": real, "label": label}, ctx)
             for name, value in terms.items():

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from paintscape.models.base import Generator, GeneratorSpec
 from paintscape.train.distributed import maybe_no_sync
+from paintscape.train.optimizers import step_in_backward
 
 
 @dataclass
@@ -83,8 +84,10 @@ class StepContext:
         last: bool,
         loss_weights: Mapping[str, float],
         check_finite: Callable[[Tensor, Mapping[str, Tensor]], None],
+        optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
     ) -> None:
         self._networks = networks
+        self._optimizers = optimizers or {}
         self._roles = roles
         self._autocast = autocast
         self._scaler = scaler
@@ -119,7 +122,13 @@ class StepContext:
     def backward(self, loss: Tensor, terms: Mapping[str, Tensor]) -> None:
         """Back-propagate ``loss`` (the weighted sum of ``terms``, which name it if it is not finite)."""
         self._check_finite(loss, terms)
-        self._scaler.scale(loss / self.accumulation).backward()
+        with contextlib.ExitStack() as stack:
+            # train.optimizer_in_backward: the generator's optimiser steps each parameter as its
+            # gradient completes in the last micro-batch (so a role must get its gradient from one
+            # backward per step); every other optimiser steps after the objective returns.
+            for optimizer in self._optimizers.values():
+                stack.enter_context(step_in_backward(optimizer, armed=self.last))
+            self._scaler.scale(loss / self.accumulation).backward()
 
 
 class Objective(ABC):

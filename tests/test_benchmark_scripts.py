@@ -1,0 +1,223 @@
+"""The benchmark scripts that are not timings themselves: the reference-tree setup (its edits and its
+refusals), the summary tables, and that both sides of the training benchmark are given the same
+settings. (The timings are scripts, run by hand: benchmarks/reference/README.md.)"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from paintscape.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script(path: str):
+    spec = importlib.util.spec_from_file_location(Path(path).stem + "_under_test", REPO / path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+setup = _script("benchmarks/reference/setup.py")
+summarize = _script("benchmarks/summarize.py")
+time_reference = _script("benchmarks/reference/time_reference.py")
+bench_train = _script("benchmarks/bench_train.py")
+
+
+# ---- setup.py -------------------------------------------------------------------------------------
+
+
+def _write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    return root
+
+
+def _checkouts(tmp_path: Path) -> dict[str, Path]:
+    """Stand-ins for the four checkouts: the files setup.py looks at, each holding the line it edits."""
+    networks = {
+        "models/networks/architecture.py": "vgg_pretrained_features = torchvision.models.vgg19(pretrained=True).features\n",
+        "models/networks/loss.py": "        self.vgg = VGG19().cuda()\n",
+        "util/util.py": "import dill as pickle\n",
+        ".git/HEAD": "ref: refs/heads/master\n",
+        "datasets/big.bin": "x",
+    }
+    return {
+        "spade": _write(tmp_path / "SPADE", networks),
+        "tsit": _write(
+            tmp_path / "TSIT",
+            {
+                **networks,
+                "models/networks/stream.py": "class Stream: ...\n",
+                "models/pix2pix_model.py": "            beta1, beta2 = 0, 0.9\n",
+            },
+        ),  # fmt: skip
+        "pix2pix": _write(tmp_path / "pix2pix", {"models/pix2pix_model.py": "class Pix2PixModel: ...\n"}),
+        "sync-bn": _write(tmp_path / "SyncBN", {"sync_batchnorm/batchnorm.py": "class SynchronizedBatchNorm2d: ...\n"}),
+    }
+
+
+def _argv(out: Path, sources: dict[str, Path], *names: str) -> list[str]:
+    argv = ["--out", str(out)]
+    for name in names:
+        argv += [f"--{name}", str(sources[name])]
+    return argv
+
+
+def test_setup_copies_the_checkouts_with_the_cpu_edits(tmp_path) -> None:
+    sources = _checkouts(tmp_path)
+    out = tmp_path / "trees"
+    assert setup.main(_argv(out, sources, "spade", "tsit", "pix2pix", "sync-bn")) == 0
+    for name in ("spade", "tsit"):
+        tree = out / name
+        assert "vgg19(weights=None)" in (tree / "models/networks/architecture.py").read_text()
+        assert "self.vgg = VGG19()\n" in (tree / "models/networks/loss.py").read_text()
+        assert (tree / "util/util.py").read_text() == "import pickle\n"
+        assert (tree / "models/networks/sync_batchnorm/batchnorm.py").is_file()
+        assert not (tree / ".git").exists() and not (tree / "datasets").exists()
+        record = json.loads((tree / "PREPARED.json").read_text())
+        assert record["repository"] == setup.TREES[name][1]
+        assert len(record["edits"]) == len(setup.EDITS[name])
+    assert "beta1, beta2 = 0.0, 0.9" in (out / "tsit/models/pix2pix_model.py").read_text()
+    assert (out / "pix2pix/models/pix2pix_model.py").read_text() == "class Pix2PixModel: ...\n"
+    assert not (out / "pix2pix/models/networks").exists()  # pix2pix needs no sync batch norm
+    # the checkouts themselves are untouched, and a second run gives the same trees
+    assert (sources["spade"] / "util/util.py").read_text() == "import dill as pickle\n"
+    (out / "spade/stray.py").write_text("left over")
+    assert setup.main(_argv(out, sources, "spade", "sync-bn")) == 0
+    assert not (out / "spade/stray.py").exists()
+    assert (out / "spade/util/util.py").read_text() == "import pickle\n"
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("missing", "--spade {root}/nowhere: no such directory"),
+        (
+            "not a checkout",
+            "--tsit {root}/SPADE: not a checkout of EndlessSora/TSIT (it has no models/networks/stream.py)",
+        ),
+        ("no sync-bn", "--spade and --tsit need --sync-bn"),
+        ("nothing", "nothing to prepare"),
+        ("other version", "util/util.py: expected the line 'import dill as pickle' once, found it 2 times"),
+    ],
+)
+def test_setup_refuses_with_one_line(tmp_path, capsys, case, expected) -> None:
+    sources = _checkouts(tmp_path)
+    out = tmp_path / "trees"
+    argv = {
+        "missing": ["--out", str(out), "--spade", str(tmp_path / "nowhere"), "--sync-bn", str(sources["sync-bn"])],
+        "not a checkout": ["--out", str(out), "--tsit", str(sources["spade"]), "--sync-bn", str(sources["sync-bn"])],
+        "no sync-bn": _argv(out, sources, "spade"),
+        "nothing": ["--out", str(out)],
+        "other version": _argv(out, sources, "spade", "sync-bn"),
+    }[case]
+    if case == "other version":
+        (sources["spade"] / "util/util.py").write_text("import dill as pickle\nimport dill as pickle\n")
+    assert setup.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("setup.py: ")
+    assert expected.format(root=tmp_path) in err
+
+
+# ---- summarize.py ---------------------------------------------------------------------------------
+
+
+def _record(impl: str, median: float, rss: float, **extra) -> dict:
+    return {
+        "impl": impl, "family": "tsit", "size": [256, 256], "median_s": median, "spread_s": [median - 1, median + 1],
+        "iqr_s": 0.5, "median_cpu_s": median * 0.9, "peak_rss_gb": rss, "loadavg": [2.0, 2.0, 2.0], **extra,
+    }  # fmt: skip
+
+
+def test_summary_takes_medians_over_rounds_and_ratios_to_the_reference(tmp_path, capsys) -> None:
+    lean = {"precision": "fp32", "ema": False, "set": ["train.optimizer_in_backward=true"]}
+    lines = [
+        '{"marker": "round 1"}',
+        json.dumps(_record("reference", 9.0, 7.0)),
+        json.dumps(_record("paintscape", 6.0, 4.0, **lean)),
+        "step 0: 1.0 s wall",  # stray output: skipped
+        json.dumps(_record("reference", 11.0, 7.4)),
+        json.dumps(_record("paintscape", 4.0, 4.2, **lean)),
+        json.dumps(_record("paintscape", 8.0, 6.0, precision="fp32", ema=False, set=[])),
+        json.dumps({**_record("reference", 1.0, 1.0), "mode": "generate"}),  # not a training line
+    ]
+    path = tmp_path / "r.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    rows = {row["setting"]: row for row in summarize.summary(summarize.read([str(path)]))}
+    assert set(rows) == {"reference", "paintscape fp32 optimizer_in_backward=true", "paintscape fp32"}
+    lean_row = rows["paintscape fp32 optimizer_in_backward=true"]
+    assert lean_row["rounds"] == 2 and lean_row["median_s"] == 5.0 and lean_row["peak_rss_gb"] == pytest.approx(4.1)
+    assert lean_row["rate_vs_reference"] == pytest.approx(10.0 / 5.0)
+    assert lean_row["cpu_rate_vs_reference"] == pytest.approx(9.0 / 4.5)
+    assert lean_row["memory_vs_reference"] == pytest.approx(4.1 / 7.2)
+    assert rows["paintscape fp32"]["rate_vs_reference"] == pytest.approx(10.0 / 8.0)
+    assert rows["reference"]["rate_vs_reference"] is None
+    assert summarize.main([str(path)]) == 0
+    table = capsys.readouterr().out
+    assert (
+        "| tsit paintscape fp32 optimizer_in_backward=true | 256x256 | 2 | 5.00 | 4.50 | 4.10 GB | 2.00x, 2.00x | 0.57x |"
+        in table
+    )
+    assert summarize.main([str(path), "--family", "spade"]) == 2
+    assert capsys.readouterr().err.startswith("summarize.py: no training measurements in ")
+
+
+def test_summary_names_the_line_without_a_field(tmp_path, capsys) -> None:
+    path = tmp_path / "r.jsonl"
+    record = _record("reference", 9.0, 7.0)
+    del record["peak_rss_gb"]
+    path.write_text('{"marker": 1}\n' + json.dumps(record) + "\n")
+    assert summarize.main([str(path)]) == 2
+    assert capsys.readouterr().err == f"summarize.py: {path}:2: a measurement without peak_rss_gb\n"
+    assert summarize.main([str(tmp_path / "absent.jsonl")]) == 2
+    assert "absent.jsonl" in capsys.readouterr().err
+
+
+# ---- both sides of bench_train get the same settings ------------------------------------------------
+
+
+def _option(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+@pytest.mark.parametrize("family", ["spade", "tsit", "pix2pix"])
+@pytest.mark.parametrize("size", [(256, 256), (384, 512)])
+def test_equal_settings_match_the_reference_command_line(family, size) -> None:
+    """What bench_train --equal-settings builds is what time_reference.py asks the reference for: widths,
+    discriminator, loss weights, Adam betas, upsampling, label channels, VGG input."""
+    spec = bench_train.FAMILIES[family]
+    config = load_config(REPO / spec.config, spec.overrides(size, 1, equal=True) + ["data.root=unused"])
+    argv = time_reference.reference_argv(family, size, 1, "/tmp/work")
+    g, d = config.model.generator.args, config.model.discriminator.args
+    weights = config.loss.weights
+    assert tuple(config.data.size) == size
+    assert str(g["base_channels"]) == _option(argv, "--ngf") and str(d["base_channels"]) == _option(argv, "--ndf")
+    if family == "pix2pix":
+        assert _option(argv, "--netG") == ("unet_256" if size == (256, 256) else "unet_128")
+        assert float(_option(argv, "--lambda_L1")) == weights["l1"] and _option(argv, "--gan_mode") == "vanilla"
+        assert str(d["num_layers"]) == _option(argv, "--n_layers_D") and g["dropout"] == 0.5
+        assert tuple(config.train.betas) == (0.5, 0.999)  # the reference's --beta1 0.5 and Adam's default 0.999
+        assert "--beta1" not in argv
+        return
+    assert "--contain_dontcare_label" in argv and d["extra_label_channels"] == 1
+    assert _option(argv, "--gan_mode") == "hinge" and config.loss.vgg_normalization == "none"
+    assert float(_option(argv, "--lambda_feat")) == weights["feat"]
+    assert float(_option(argv, "--lambda_vgg")) == weights["vgg"]
+    assert str(d["num_scales"]) == _option(argv, "--num_D") and str(d["num_layers"]) == _option(argv, "--n_layers_D")
+    assert g["num_upsampling_layers"] == _option(argv, "--num_upsampling_layers")
+    assert g["use_vae"] is False and "--use_vae" not in argv
+    assert tuple(config.train.betas) == (0.0, 0.9) and config.train.ttur  # both references' defaults without --no_TTUR
+    assert "--no_TTUR" not in argv
+    if family == "tsit":
+        assert g["input_channels"] == 30 and g["style_stream"] is False and g["spectral"] is True
+        assert _option(argv, "--task") == "SIS"  # content stream only
+    else:
+        assert g["extra_label_channels"] == 1
