@@ -186,7 +186,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-count", type=int, default=400)
     p.add_argument("--test-count", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--family", choices=("pix2pix", "spade"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU)")
+    p.add_argument("--family", choices=("pix2pix", "spade", "oasis"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU; oasis: several photos per map)")
 
 @command("synth")
 def run_synth(args: argparse.Namespace) -> int:

@@ -174,3 +174,17 @@ def test_role_order_steps_the_discriminator_first(data):
     roles = OBJECTIVES.build("oasis", config=tiny_config(data, family="oasis")).roles()
     assert list(roles) == ["discriminator", "generator"] and all(isinstance(r, Role) for r in roles.values())
     assert (roles["generator"].lr_scale, roles["discriminator"].lr_scale) == (0.5, 2.0)
+
+
+def test_quickstart_family_oasis_trains(tmp_path):
+    from paintscape.data.synthetic import write_dataset
+    from paintscape.quickstart import FAMILIES, SIZE, quickstart_config
+
+    assert "oasis" in FAMILIES
+    write_dataset(str(tmp_path / "data"), 4, size=SIZE, seed=0, progress=False)
+    config = quickstart_config(tmp_path / "data", "oasis", steps=2, batch_size=2)
+    assert config.loss.objective == "oasis" and config.model.discriminator.name == "oasis"
+    result = train(config, tmp_path / "run", progress=False, check_data=False)
+    assert result.steps == 2 and {"D/labelmix", "G/adv"} <= set(result.last_terms)
+    generator, spec = load_generator(tmp_path / "run")
+    assert spec.family == "oasis" and spec.image_size == SIZE
