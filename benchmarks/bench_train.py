@@ -8,6 +8,7 @@ adversarial + feature-matching + VGG terms, both optimiser steps) plus the EMA u
 
     python benchmarks/bench_train.py --family spade --size 256 256 --batch 1 --steps 5 --warmup 2
     python benchmarks/bench_train.py --family pix2pix --size 256 256 --batch 1
+    python benchmarks/bench_train.py --family oasis --size 256 256 --batch 1 --steps 3 --warmup 1
     python benchmarks/bench_train.py --family spade --precision bf16 --channels-last --repeats 2
 
 Prints one JSON line per repeat (per-step wall and CPU seconds, median, peak memory, load average).
@@ -52,7 +53,14 @@ def family_overrides(
             "model.discriminator.args={base_channels: 64, num_layers: 3, norm: batch}",
             "loss.weights={adv: 1.0, l1: 100.0}",
         ]
-    raise SystemExit(f"unknown family {family!r}; use spade or pix2pix")
+    if family == "oasis":  # boschresearch/OASIS's defaults: channels_G 64, 3D noise 64, 6-level U-Net D; no VGG
+        return "configs/oasis_tiny.yaml", common + [
+            "model.generator.args={base_channels: 64, z_dim: 64, norm: syncbatch, spectral: true}",
+            "model.discriminator.args={base_channels: 64, spectral: true}",
+            "loss.weights={adv: 1.0, labelmix: 10.0, vgg: 0.0}",
+            "train.ema_bn_refresh_batches=0",
+        ]
+    raise SystemExit(f"unknown family {family!r}; use spade, pix2pix or oasis")
 
 
 def measure(args: argparse.Namespace) -> dict:
@@ -129,7 +137,7 @@ def measure(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--family", default="spade", choices=("spade", "pix2pix"))
+    parser.add_argument("--family", default="spade", choices=("spade", "pix2pix", "oasis"))
     parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default cpu)")
