@@ -8,6 +8,7 @@ adversarial + feature-matching + VGG terms, both optimiser steps) plus the EMA u
 
     python benchmarks/bench_train.py --family spade --size 256 256 --batch 1 --steps 5 --warmup 2
     python benchmarks/bench_train.py --family pix2pix --size 256 256 --batch 1
+    python benchmarks/bench_train.py --family oasis --size 256 256 --batch 1 --steps 3 --warmup 1
     python benchmarks/bench_train.py --family spade --precision bf16 --channels-last --repeats 2
 
 Prints one JSON line per repeat (per-step wall and CPU seconds, median, peak memory, load average).
@@ -87,6 +88,14 @@ def _pix2pix_model(extra: int) -> list[str]:
     ]
 
 
+def _oasis_model(extra: int) -> list[str]:
+    # boschresearch/OASIS's defaults: channels_G 64, 3D noise 64, 6-level U-Net D; no VGG
+    return [
+        "model.generator.args={base_channels: 64, z_dim: 64, norm: syncbatch, spectral: true}",
+        "model.discriminator.args={base_channels: 64, spectral: true}",
+    ]
+
+
 #: One entry per trainable family (OASIS and ControlNet add theirs here). Settings: the papers'
 #: widths and the loss each reference trains with (benchmarks/reference/README.md).
 FAMILIES: dict[str, Family] = {
@@ -99,6 +108,9 @@ FAMILIES: dict[str, Family] = {
                    ["train.betas=[0.0, 0.9]", "train.ttur=true"], dont_care=True),
     # junyanz/pytorch-CycleGAN-and-pix2pix: unet_256, batch norm, dropout, basic D 3 layers, BCE + 100 L1
     "pix2pix": Family("configs/pix2pix_tiny.yaml", _pix2pix_model, ["loss.weights={adv: 1.0, l1: 100.0}"]),
+    # boschresearch/OASIS: segmentation D with LabelMix 10, no VGG; the EMA's BN refresh is not a step cost
+    "oasis": Family("configs/oasis_tiny.yaml", _oasis_model, ["loss.weights={adv: 1.0, labelmix: 10.0, vgg: 0.0}"],
+                    ["train.ema_bn_refresh_batches=0"]),
 }
 
 

@@ -147,7 +147,7 @@ def _evaluation_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", type=Path, required=True, help="the label maps they were generated from")
     p.add_argument("--real", type=Path, default=None, help="real photos for FID/KID (e.g. the training imgs/)")
     p.add_argument("--targets", type=Path, default=None, help="the real photo of each label map, same names (L1, colour error)")
-    p.add_argument("--segmenter", type=Path, default=None, help="a `paintscape train-segmenter` folder (mask accuracy, mIoU)")
+    p.add_argument("--segmenter", type=Path, default=None, help="a `paintscape train-segmenter` folder, or an OASIS run whose discriminator segments (mask accuracy, mIoU)")
     p.add_argument("--inception", type=Path, default=None, help="pt_inception-2015-12-05-6726825d.pth (FID, KID)")
     p.add_argument("--aesthetic", type=Path, default=None, help="LAION aesthetic MLP .pth (with --aesthetic-clip)")
     p.add_argument("--aesthetic-clip", type=Path, default=None, help="local CLIP ViT-L/14 folder for the aesthetic MLP")
@@ -189,7 +189,7 @@ def _app_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-count", type=int, default=400)
     p.add_argument("--test-count", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--family", choices=("pix2pix", "spade"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU)")
+    p.add_argument("--family", choices=("pix2pix", "spade", "oasis"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU; oasis: several photos per map)")
 
 @command("synth")
 def run_synth(args: argparse.Namespace) -> int:

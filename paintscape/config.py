@@ -192,6 +192,9 @@ class TrainConfig(Checked):
     lr_decay_start: float = setting(0.5, between(0, 1))  # fraction of the run after which lr decays linearly to 0; 1: no decay
     ema_half_life_images: float = setting(10_000.0, at_least(0, off="no EMA generator"))
     ema_rampup: float = setting(0.05, at_least(0, off="no ramp-up"))  # half-life <= rampup x images seen (StyleGAN2-ADA)
+    # batches of training label maps that recompute the EMA generator's batch-norm statistics before it
+    # is sampled, evaluated or written (OASIS's refresh; paintscape/train/batchnorm_refresh.py)
+    ema_bn_refresh_batches: int = setting(0, at_least(0, off="the trained generator's statistics"))
     precision: str = setting("fp32", one_of("fp32", "bf16", "fp16"))
     channels_last: bool = False
     grad_accumulation: int = setting(1, at_least(1))

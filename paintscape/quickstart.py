@@ -49,6 +49,16 @@ FAMILIES = {
         "loss.adversarial=hinge",
         "loss.weights={adv: 1.0, feat: 10.0, l1: 10.0}",
     ],
+    # OASIS at reduced width: the segmentation discriminator and LabelMix, no reconstruction term at
+    # all (it learns from D alone), so it is the slowest to learn here but draws different photos per seed.
+    "oasis": [
+        "model.generator={name: oasis, args: {base_channels: 16, channel_multipliers: [8, 8, 4, 2, 1], z_dim: 16, hidden_channels: 32, norm: batch}}",
+        "model.discriminator={name: oasis, args: {base_channels: 16, channel_multipliers: [1, 2, 4, 4, 8]}}",
+        "loss.objective=oasis",
+        "loss.weights={adv: 1.0, labelmix: 10.0}",
+        "train.betas=[0.0, 0.999]",
+        "train.ema_bn_refresh_batches=4",
+    ],
 }
 
 

@@ -18,6 +18,7 @@ from paintscape.train.trainer import train
 #: Per registered objective: the tiny config's family and overrides it trains with here.
 TINY_OBJECTIVES = {
     "gan": ("spade", ["model.generator.args.use_vae=true"]),
+    "oasis": ("oasis", []),
 }
 
 

@@ -13,12 +13,13 @@ from paintscape.cli import main
 from paintscape.inference.painter import Painter
 from paintscape.labels import NUM_CLASSES, one_hot
 from paintscape.models.base import GeneratorSpec
-from paintscape.reference import pix2pix, spade, tsit
+from paintscape.reference import oasis, pix2pix, spade, tsit
 from paintscape.reference.spade import GENERATOR_RENAMES, ade20k_generator_input
 from paintscape.reference.state import encoder_key_map
 from paintscape.registry import CONVERTERS, GENERATORS
 
 TINY_SPADE = {"base_channels": 2, "hidden_channels": 8, "norm": "syncbatch"}
+TINY_OASIS = {"base_channels": 2, "channel_multipliers": (4, 4, 2, 1), "z_dim": 4, "hidden_channels": 8}
 
 #: Per converter: (family, arguments of a network in the reference's layout, the key map module).
 CASES = {
@@ -26,6 +27,8 @@ CASES = {
     "spade-ade20k": ("spade", {**TINY_SPADE, "num_classes": 150, "extra_label_channels": 1, "image_size": (32, 64)}, spade),
     "tsit": ("tsit", {"base_channels": 1, "input_channels": NUM_CLASSES + 1, "style_stream": False, "image_size": (128, 256)}, tsit),
     "pix2pix": ("pix2pix", {"base_channels": 4, "input_channels": NUM_CLASSES, "image_size": (32, 64)}, pix2pix),
+    "oasis": ("oasis", {**TINY_OASIS, "image_size": (32, 64)}, oasis),
+    "oasis-ade20k": ("oasis", {**TINY_OASIS, "num_classes": 151, "image_size": (32, 64)}, oasis),
 }
 
 
@@ -40,10 +43,12 @@ def as_reference_file(generator, module, path, encoder_path=None):
 
 
 def reference_render(generator, labels, name):
+    # the reference OASIS draws one noise vector per image: here those the Painter draws for seeds 0, 1
+    z = generator.latent_for(range(len(labels)), labels.shape[1:]) if name.startswith("oasis") else None
     with torch.no_grad():
-        if name == "spade-ade20k":
-            return generator(ade20k_generator_input(labels))
-        return generator(one_hot(torch.as_tensor(labels).long()))
+        if name.endswith("ade20k"):
+            return generator(ade20k_generator_input(labels), z=z)
+        return generator(one_hot(torch.as_tensor(labels).long()), z=z)
 
 
 def test_every_converter_has_a_case():
@@ -183,3 +188,17 @@ def test_spectral_norm_saved_before_pytorch_1_1_converts(tmp_path):
     got = Painter.from_checkpoint(tmp_path / "old.safetensors", device="cpu").render(torch.from_numpy(labels).long())
     torch.testing.assert_close(got, reference_render(reference, labels, "spade"), rtol=0, atol=1e-5)
 
+
+
+def test_oasis_presets_say_the_noise_width_and_refuse_an_upsampling_choice(tmp_path, capsys):
+    generator = GENERATORS.build("oasis", **TINY_OASIS, image_size=(32, 64)).eval()
+    path = as_reference_file(generator, oasis, tmp_path / "latest_EMA.pth")
+    assert main(["convert-reference", "oasis", str(path), "--out", str(tmp_path / "g.safetensors"), "--size", "64x32"]) == 0
+    assert "29 label channels (the landscape classes), so z_dim = 4" in capsys.readouterr().out
+    assert main(["convert-reference", "oasis", str(path), "--out", str(tmp_path / "h.safetensors"), "--size", "64x32",
+                 "--num-upsampling-layers", "more"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "an OASIS generator's depth is read from its weights" in err and "Traceback" not in err
+    # the ADE20K preset on a 29-class file: the first conv has fewer inputs than 151 label channels
+    assert main(["convert-reference", "oasis-ade20k", str(path), "--out", str(tmp_path / "i.safetensors"), "--size", "64x32"]) == 2
+    assert "fewer than num_classes=151" in capsys.readouterr().err

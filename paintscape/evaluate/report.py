@@ -31,6 +31,7 @@ import torch
 
 from paintscape.evaluate import inception as inception_module
 from paintscape.evaluate import segmentation_metrics as sm
+from paintscape.evaluate.discriminator_segmenter import is_training_run, load_discriminator_segmenter
 from paintscape.evaluate.inputs import FolderInputs
 from paintscape.evaluate.metrics import compute_metrics, kid_mean_std
 from paintscape.io_atomic import atomic_write_text
@@ -48,7 +49,10 @@ def _load_models(
     models: dict = {}
     missing: dict[str, str] = {}
     notes: list[str] = []
-    if segmenter_dir is not None:
+    if segmenter_dir is not None and is_training_run(segmenter_dir):  # an OASIS run: its discriminator segments
+        models["segmenter"] = load_discriminator_segmenter(segmenter_dir, device)
+        notes.append(f"mask accuracy and mIoU by the discriminator of {segmenter_dir}, not a SegFormer (docs/parity_oasis.md)")
+    elif segmenter_dir is not None:
         from paintscape.evaluate.segmenter import load_segmenter, segment
 
         try:

@@ -24,13 +24,16 @@ from pathlib import Path
 
 from torch import Tensor
 
+from paintscape.labels import NUM_CLASSES
 from paintscape.models.oasis import OASISDiscriminator, OASISGenerator
 from paintscape.reference.state import (
+    ReferenceConverter,
     ReferenceWeightsError,
     convert_with_key_map,
     read_reference_state,
     strip_data_parallel,
 )
+from paintscape.registry import CONVERTERS
 
 
 class OASISCheckpointError(ReferenceWeightsError):
@@ -164,7 +167,51 @@ def reference_generator_kwargs(
     )
 
 
+OASIS_ADE20K_CLASSES = 151  # the reference's semantic_nc for ADE20K: 150 classes + "unknown" (file value 0)
+
+
+def _no_upsampling_choice(num_upsampling_layers: str | None) -> None:
+    if num_upsampling_layers is not None:
+        raise ValueError("--num-upsampling-layers is SPADE's and TSIT's: an OASIS generator's depth is read from its weights")
+
+
+@CONVERTERS.register("oasis", description="a boschresearch/OASIS generator (*_EMA.pth, *_G.pth) trained on the 29 landscape classes")
+class OASISConverter(ReferenceConverter):
+    """The 29 landscape classes as ``semantic_nc`` (no don't-care label); ``z_dim`` is the rest of the first conv's input."""
+
+    family = "oasis"
+
+    def read(self, path):
+        return read_reference_state(path, OASISCheckpointError)
+
+    def kwargs_from_state(self, state, image_size, *, num_upsampling_layers=None):
+        _no_upsampling_choice(num_upsampling_layers)
+        kwargs = reference_generator_kwargs(state, image_size, NUM_CLASSES)
+        return kwargs, [f"{NUM_CLASSES} label channels (the landscape classes), so z_dim = {kwargs['z_dim']}"]
+
+    def load_into(self, generator, state, encoder_state=None):
+        load_reference_state(generator, state)
+
+
+@CONVERTERS.register("oasis-ade20k", description="an ADE20K boschresearch/OASIS generator, fed landscape label maps through a class table")
+class OASISADE20KConverter(OASISConverter):
+    """The released ADE20K model: 151 label channels, channel = ADE20K file value as its loader feeds it."""
+
+    family = "remapped"
+
+    def kwargs_from_state(self, state, image_size, *, num_upsampling_layers=None):
+        _no_upsampling_choice(num_upsampling_layers)
+        inner = reference_generator_kwargs(state, image_size, OASIS_ADE20K_CLASSES)
+        notes = [f"{OASIS_ADE20K_CLASSES} label channels (ADE20K with its don't-care label), so z_dim = {inner['z_dim']}"]
+        return {"inner": "oasis", "inner_args": inner, "table": "ade20k"}, notes
+
+    def load_into(self, generator, state, encoder_state=None):
+        load_reference_state(generator.inner, state)
+
+
 __all__ = [
+    "OASISConverter",
+    "OASISADE20KConverter",
     "OASISCheckpointError",
     "generator_key_map",
     "discriminator_key_map",

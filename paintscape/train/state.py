@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -93,6 +94,9 @@ class TrainingState:
         self.ema = EMA(inference, train.ema_half_life_images, train.ema_rampup) if train.ema_half_life_images > 0 else None
         self.step = 0
         self.images_seen = 0
+        #: ``refresh(ema_generator, step)`` -> the generator to sample, evaluate and write (the trainer's
+        #: BatchNormRefresh with train.ema_bn_refresh_batches); None: the EMA generator itself.
+        self.refresh: Callable[[Generator, int], Generator] | None = None
 
         self.networks: dict[str, nn.Module] = {}
         for name, role in self.roles.items():
@@ -150,8 +154,10 @@ class TrainingState:
             self.ema.update(unwrap(self.roles[self.objective.inference_role].module), batch_images, self.images_seen)
 
     def inference_generator(self) -> Generator:
-        """The EMA generator when enabled, else the trained one."""
-        return self.ema.model if self.ema else unwrap(self.objective.generator())
+        """The EMA generator when enabled (through ``refresh`` when set), else the trained one."""
+        if self.ema is None:
+            return unwrap(self.objective.generator())
+        return self.ema.model if self.refresh is None else self.refresh(self.ema.model, self.step)
 
     # --- checkpoints ------------------------------------------------------------------------
     def state_dict(self, best: dict[str, Any] | None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from paintscape.data.io import DataError, read_subset
 from paintscape.devices import resolve_device
 from paintscape.labels import one_hot
 from paintscape.registry import OBJECTIVES
+from paintscape.train.batchnorm_refresh import BatchNormRefresh
 from paintscape.train.distributed import (
     DistInfo,
     RankBatchSampler,
@@ -117,6 +118,8 @@ class Trainer:
 
         objective = OBJECTIVES.build(config.loss.objective, config=config)
         self.state = TrainingState(objective, config, self.device, self.info)
+        if config.train.ema_bn_refresh_batches and self.state.ema is not None:
+            self.state.refresh = self._batchnorm_refresh()
         self.checkpoints = CheckpointManager(self.run_dir, keep_last=config.train.keep_last)
         if self.resume:
             self._load_latest()
@@ -129,6 +132,12 @@ class Trainer:
             save_config(config, self.run_dir / "config.yaml")
             samples = PairedFolder(config.data.root, config.data.size, names=(self.holdout or self.phase_names[0])[:4], train=False, load_size=config.data.load_size)
             self.log = TrainingLog(self.run_dir, samples, min(256, config.data.size[1]), self.state.step if self.resume else None)
+
+    def _batchnorm_refresh(self) -> BatchNormRefresh:
+        config = self.config
+        dataset = PairedFolder(config.data.root, config.data.size, names=self.phase_names[0], train=False, load_size=config.data.load_size)
+        batch_size = config.train.phases[0].batch_size // (self.info.world_size * config.train.grad_accumulation)
+        return BatchNormRefresh(dataset, batches=config.train.ema_bn_refresh_batches, batch_size=batch_size, seed=config.train.seed)
 
     def _phase_names(self, subset: str | None) -> list[str]:
         names = paired_names(self.config.data.root, subset)

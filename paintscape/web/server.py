@@ -8,8 +8,10 @@ Standard library only (``http.server``). The server
 * serves a fixed whitelist of files from ``static/`` (no path is ever built from the request, so
   ``/../x`` and ``/static/../../x`` are plain 404s);
 * answers ``GET /api/info`` (model size, classes, style needs, device),
-  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed] -> PNG photo) and
-  ``POST /api/decode-label`` (any label map the dataset readers accept -> class ids at the model size);
+  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed] -> PNG photo),
+  ``POST /api/decode-label`` (any label map the dataset readers accept -> class ids at the model size) and
+  ``POST /api/resample`` (label map, region mask and the photo shown -> the photo with new noise inside
+  the region, for models with per-pixel noise such as OASIS);
 * caps request bodies at :data:`MAX_UPLOAD_BYTES` (413) and uploaded images at ``max_pixels``
   (default :data:`PAINT_MAX_PIXELS`, or ``PAINTSCAPE_MAX_PIXELS``; checked on the file's header,
   before any pixel is decoded), and answers bad input with a 400 whose JSON ``error`` names the
@@ -78,6 +80,7 @@ STATIC_FILES: dict[str, tuple[str, str]] = {
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/static/resample.js": ("resample.js", "text/javascript; charset=utf-8"),
 }
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -325,6 +328,7 @@ class PaintServer:
             "has_encoder": painter.has_encoder,  # a style photo is optional and steers the look
             "accepts_style": painter.uses_style or painter.has_encoder,
             "z_dim": painter.z_dim,
+            "can_resample": painter.can_resample_regions,  # POST /api/resample: new noise inside a region
             "device": str(painter.device),
             "model": painter.spec.family,
             "max_upload_bytes": self.max_upload_bytes,
@@ -370,6 +374,26 @@ class PaintServer:
             seconds = time.perf_counter() - start
             self.renders += 1
         return encode_png(image), seconds
+
+
+    def resample(self, label_png: bytes, mask_png: bytes, base: bytes | None, seed: int, region_seed: int) -> tuple[bytes, float]:
+        """Label map PNG, region mask PNG (nonzero inside) and the photo shown (optional) -> the photo
+        with the region re-sampled (:meth:`Painter.resample`), as PNG bytes, and the seconds spent."""
+        if not self.painter.can_resample_regions:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"this {self.painter.spec.family} model has no per-pixel noise: it cannot re-sample a region")
+        label = self._decoder.submit(self._decode_label, label_png, "label map").result()[1]
+        mask = self._decoder.submit(self._decode_mask, mask_png).result()
+        photo = self._decoder.submit(self._decode_photo, base, "base photo").result() if base else None
+        with self.render_lock:
+            start = time.perf_counter()
+            image = self.painter.resample(label, mask, seed=seed, region_seed=region_seed, base=photo)
+            seconds = time.perf_counter() - start
+            self.renders += 1
+        return encode_png(image), seconds
+
+    def _decode_mask(self, data: bytes) -> np.ndarray:
+        photo = decode_photo_bytes(data, "region mask", self.max_pixels)  # any PNG; nonzero = inside
+        return resize_label((photo.max(axis=2) > 127).astype(np.uint8), self.painter.size)
 
 
 def _is_loopback(host: str) -> bool:
@@ -475,12 +499,14 @@ class _Handler(BaseHTTPRequestHandler):
             if refused:
                 self.close_connection = True
                 raise RequestError(HTTPStatus.FORBIDDEN, refused)
-            if url.path not in ("/api/render", "/api/decode-label"):
+            if url.path not in ("/api/render", "/api/decode-label", "/api/resample"):
                 self.close_connection = True
                 raise RequestError(HTTPStatus.NOT_FOUND, "not found")
             body = self._read_body()
             if url.path == "/api/render":
                 self._render(body)
+            elif url.path == "/api/resample":
+                self._resample(body)
             else:
                 name = parse_qs(url.query).get("name", ["label map"])[0][:200]
                 self._json(HTTPStatus.OK, self.app.decode_label(body, name))
@@ -523,3 +549,18 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.OK, {"image": image, "seed": seed, "seconds": round(seconds, 4)})
         else:
             self._send(HTTPStatus.OK, png, "image/png", {"X-Seed": str(seed), "X-Render-Seconds": f"{seconds:.4f}"})
+
+    def _resample(self, body: bytes) -> None:
+        """JSON: base64 ``label`` (PNG of ids), ``mask`` (PNG, nonzero inside the region), ``base`` (the
+        photo shown, optional), ``seed``, ``region_seed`` -> PNG."""
+        try:
+            payload = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"the body is not valid JSON ({exc})") from None
+        if not isinstance(payload, dict) or "label" not in payload or "mask" not in payload:
+            raise RequestError(HTTPStatus.BAD_REQUEST, "send a JSON object with base64 'label' and 'mask' PNGs (and 'base', 'seed', 'region_seed')")
+        label, mask = _b64decode(payload["label"], "label"), _b64decode(payload["mask"], "mask")
+        base = _b64decode(payload["base"], "base") if payload.get("base") else None
+        seed, region_seed = parse_seed(payload.get("seed")), parse_seed(payload.get("region_seed", 1))
+        png, seconds = self.app.resample(label, mask, base, seed, region_seed)
+        self._send(HTTPStatus.OK, png, "image/png", {"X-Seed": str(seed), "X-Region-Seed": str(region_seed), "X-Render-Seconds": f"{seconds:.4f}"})

@@ -705,6 +705,8 @@
     const style = info.uses_style ? "needs a style photo" : info.has_encoder ? "style photo optional" : "no style photo";
     $("model-info").textContent = `${info.model} · ${info.width}×${info.height} · ${info.device} · ${style}`;
     if (info.z_dim === 0 && !info.has_encoder) $("another").title = "This model draws no random latent: other seeds may look the same";
+    window.paintscapePage = { info, labelPNG: encodeLabelPNG, seed: readSeed }; // what resample.js uses
+    document.dispatchEvent(new Event("paintscape:ready"));
     document.body.dataset.ready = "1";
     updateActivity();
   }
