@@ -81,10 +81,12 @@ class TrainingState:
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         for name, role in self.roles.items():
             betas = tuple(role.betas or train.betas)
+            # a role's frozen parts (a diffusion model's base) are neither optimised nor given optimiser state
+            trainable = [p for p in role.module.parameters() if p.requires_grad]
             if role.weight_decay > 0:
-                optimizer = torch.optim.AdamW(role.module.parameters(), lr=0.0, betas=betas, weight_decay=role.weight_decay, **fused)
+                optimizer = torch.optim.AdamW(trainable, lr=0.0, betas=betas, weight_decay=role.weight_decay, **fused)
             else:
-                optimizer = torch.optim.Adam(role.module.parameters(), lr=0.0, betas=betas, **fused)
+                optimizer = torch.optim.Adam(trainable, lr=0.0, betas=betas, **fused)
             self.optimizers[name] = optimizer
         # One scaler for every loss and optimiser: PyTorch's pattern for several models and losses.
         self.scaler = torch.amp.GradScaler(device.type, enabled=train.precision == "fp16")
