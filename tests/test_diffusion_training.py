@@ -16,6 +16,7 @@ import torch
 from generator_files import TINY_ARGS, tiny_generator_file
 from PIL import Image
 from safetensors.torch import load_file
+from test_web import browser  # noqa: F401  (the fixture: a headless chromium)
 
 from paintscape.checkpoint import CheckpointManager, load_training_state, resolve_generator_path
 from paintscape.cli import main
@@ -192,3 +193,39 @@ def test_painter_progress_seeds_and_the_paint_page(run, data):
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(request)
         assert error.value.code == 400 and "steps must lie in 1..1000" in error.value.read().decode()
+    gan = Painter.from_checkpoint(tiny_generator_file(run / "g2.safetensors", "pix2pix"), device="cpu")
+    with pytest.raises(ValueError, match="renders in one pass, not in steps"):
+        PaintServer(gan, port=0, live_steps=2)
+    with PaintServer(gan, port=0).start() as server:
+        assert json.loads(urllib.request.urlopen(server.url + "api/info").read())["sampler"] is None
+        body = json.dumps({"label": base64.b64encode(buffer.getvalue()).decode(), "steps": 2}).encode()
+        request = urllib.request.Request(server.url + "api/render", data=body, headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(request)
+        assert error.value.code == 400 and "renders in one pass" in error.value.read().decode()
+
+
+def test_paint_page_with_a_diffusion_run(run, browser, tmp_path):  # noqa: F811 (the imported fixture)
+    """The page in a browser: a live render (after a stroke) asks for the live steps, the render
+    button for the full ones; the photo arrives and the page reports no error."""
+    from test_web import open_page
+
+    painter = Painter.from_checkpoint(run / "straight", device="cpu")
+    painter.set_sampling(num_inference_steps=3)
+    with PaintServer(painter, port=0, live_steps=1).start() as server:
+        page, errors = open_page(browser, server)
+        assert page.locator("#busy-progress").count() == 1
+        box = page.locator("#label-canvas").bounding_box()
+        page.mouse.move(box["x"] + 0.2 * box["width"], box["y"] + 0.5 * box["height"])
+        page.mouse.down()
+        page.mouse.move(box["x"] + 0.8 * box["width"], box["y"] + 0.6 * box["height"], steps=5)
+        page.mouse.up()
+        rendered = "() => document.body.dataset.state === 'idle' && Number(document.getElementById('photo').dataset.renders || 0) >= {}"
+        page.wait_for_function(rendered.format(1), timeout=60_000)
+        assert server.sampler.state() == {"rendering": False, "step": 1, "total": 1}  # live: fewer steps
+        shown = int(page.locator("#photo").get_attribute("data-renders"))
+        page.click("#render")
+        page.wait_for_function(rendered.format(shown + 1), timeout=60_000)
+        assert server.sampler.state() == {"rendering": False, "step": 3, "total": 3}
+        assert page.locator("#busy-progress").text_content() == "" and not errors
+        page.close()
