@@ -158,6 +158,11 @@ def test_sampling_options_errors_are_one_line(run, data, tmp_path, capsys):
     assert "takes no sampling option num_inference_steps" in capsys.readouterr().err
     assert main(["priors", str(gan)]) == 2
     assert "not a run directory" in capsys.readouterr().err
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    assert main(["generate", str(run_dir), str(labels), str(tmp_path / "o"), "--device", "cpu", "--priors", str(tmp_path / "bad.safetensors")]) == 2
+    assert "bad.safetensors: not a paintscape priors file" in capsys.readouterr().err
+    assert main(["generate", str(gan), str(labels), str(tmp_path / "o"), "--device", "cpu", "--priors", str(tmp_path / "bad.safetensors")]) == 2
+    assert "--priors applies to diffusion runs" in capsys.readouterr().err
     with pytest.raises(NoisePriorsMissing, match="priors.safetensors has none"):
         Painter.from_checkpoint(run_dir, device="cpu").set_sampling(prior="class")
 
