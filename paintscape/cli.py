@@ -112,6 +112,7 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
     p.add_argument("--archive", type=Path, default=None, help="also write a zip of the photos (a submission)")
+    _sampling_arguments(p)
 
     p = sub.add_parser("export", help="export a generator to ONNX")
     p.add_argument("checkpoint", type=Path)
@@ -138,6 +139,36 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
+    _sampling_arguments(p)
+    p.add_argument("--live-steps", type=int, default=None, help="diffusion: sampling steps of live renders while painting (default: a quarter of --steps, at least 2)")
+
+    p = sub.add_parser("priors", help="diffusion runs: compute SCP-Diff's noise priors from the run's training data")
+    p.add_argument("run", type=Path, help="a controlnet run directory (writes RUN/priors.safetensors)")
+    p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the run config's data.root)")
+    p.add_argument("--out", type=Path, default=None, help="default: RUN/priors.safetensors")
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--device", default="auto")
+
+
+def _sampling_arguments(p: argparse.ArgumentParser) -> None:
+    """Diffusion models' sampling options (one-pass generators refuse them)."""
+    from paintscape.models.diffusion.controlnet import SCHEDULERS
+    from paintscape.models.diffusion.priors import PRIOR_KINDS
+
+    group = p.add_argument_group("diffusion sampling (controlnet runs; default: the run's settings)")
+    group.add_argument("--steps", type=int, default=None, help="denoising steps")
+    group.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale on the label map (1: none)")
+    group.add_argument("--sampler", choices=SCHEDULERS, default=None, help="diffusers scheduler")
+    group.add_argument("--prior", choices=PRIOR_KINDS, default=None, help="start from SCP-Diff's noise prior (needs `paintscape priors RUN`)")
+    group.add_argument("--strength", type=float, default=None, help="with --prior: the fraction of the steps run, in (0, 1] (default 0.8)")
+    group.add_argument("--priors", type=Path, default=None, help="priors file (default: RUN/priors.safetensors)")
+
+
+def _set_sampling(painter, args: argparse.Namespace) -> None:
+    painter.set_sampling(
+        num_inference_steps=args.steps, guidance_scale=args.guidance, scheduler=args.sampler, prior=args.prior,
+        prior_strength=args.strength,
+    )  # fmt: skip
 
 
 def _evaluation_commands(sub: argparse._SubParsersAction) -> None:
@@ -270,8 +301,9 @@ def run_generate(args: argparse.Namespace) -> int:
     from paintscape.inference.painter import Painter
 
     device = args.device
-    painter = Painter.from_checkpoint(args.checkpoint, device=device)
+    painter = Painter.from_checkpoint(args.checkpoint, device=device, priors=args.priors)
     painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
+    _set_sampling(painter, args)
     styles = read_style_map(args.style, args.style_root) if args.style else None
     written = generate_folder(painter, args.labels, args.out, styles, samples=args.samples, seed=args.seed, batch_size=args.batch_size)
     print(f"wrote {len(written)} photos at {painter.size[1]}x{painter.size[0]} to {args.out}")
@@ -315,9 +347,10 @@ def run_paint(args: argparse.Namespace) -> int:
     from paintscape.inference.painter import Painter
     from paintscape.web.server import PaintServer
 
-    painter = Painter.from_checkpoint(args.checkpoint, device=args.device)
+    painter = Painter.from_checkpoint(args.checkpoint, device=args.device, priors=args.priors)
     painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
-    server = PaintServer(painter, host=args.host, port=args.port)
+    _set_sampling(painter, args)
+    server = PaintServer(painter, host=args.host, port=args.port, live_steps=args.live_steps)
     print(f"paintscape paint: {server.url}  ({painter.size[1]}x{painter.size[0]}, {painter.device}); Ctrl+C stops")
     try:
         server.serve_forever()
@@ -325,6 +358,27 @@ def run_paint(args: argparse.Namespace) -> int:
         pass
     finally:
         server.close()
+    return 0
+
+
+@command("priors")
+def run_priors(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from paintscape.devices import resolve_device
+    from paintscape.inference.priors import compute_run_priors
+
+    def progress(batches):
+        return tqdm(batches, desc="priors", unit="batch", dynamic_ncols=True)
+
+    priors, path = compute_run_priors(
+        args.run, data_root=args.data, out=args.out, batch_size=args.batch_size, device=resolve_device(args.device),
+        progress=progress,
+    )  # fmt: skip
+    h, w = priors.latent_size
+    rare = int((priors.class_count < 10).sum())
+    print(f"wrote {path}: noise priors over {priors.images} training images ({priors.channels}x{h}x{w} latents, {rare} of "
+          f"{priors.num_classes} classes with under 10 latent cells); use them with generate --prior spatial|class|joint")
     return 0
 
 

@@ -141,7 +141,8 @@ class NetworkConfig(Checked):
 @dataclass(frozen=True)
 class ModelConfig(Checked):
     generator: NetworkConfig = NetworkConfig("spade")
-    discriminator: NetworkConfig = NetworkConfig("multiscale")
+    # null for objectives that train no discriminator (loss.objective: diffusion)
+    discriminator: NetworkConfig | None = NetworkConfig("multiscale")
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class LossConfig(Checked):
     vgg_distance: str = "l1"  # l1 | cosine (the landscape report used cosine)
     vgg_weights: str | None = None  # local VGG19 file; None -> torchvision's cache; "random" for tests only
     vgg_normalization: str = "imagenet"  # imagenet (what VGG19 was trained on) | none ([-1, 1] as SPADE feeds it)
+    label_dropout: float = setting(0.1, between(0, 1))  # diffusion: probability of the all-zero label map (classifier-free guidance)
 
 
 @dataclass(frozen=True)

@@ -440,3 +440,42 @@ def test_priors_over_the_models_own_latents(tiny):
         latents = tiny.encode_photos(photos)
     assert set(torch.nonzero(priors.class_count).flatten().tolist()) == {0, 3}
     torch.testing.assert_close(priors.joint_mean[0, :, 0], latents[:, :, 0].mean(0), atol=1e-5, rtol=0)
+
+
+def test_training_over_a_frozen_base_folder(base_folder, tmp_path, monkeypatch):
+    """The ``diffusion`` objective over a (tiny) base folder, named by a relative path: the optimiser
+    and the EMA hold the ControlNet alone (the base is shared, not copied), the checkpoint omits the
+    base, and the spec names the folder absolutely, so the run loads from any directory."""
+    import json
+
+    from paintscape.checkpoint import CheckpointManager, load_training_state
+    from paintscape.config import load_config
+    from paintscape.data.synthetic import write_dataset
+    from paintscape.inference.painter import Painter
+    from paintscape.train.trainer import Trainer
+
+    write_dataset(str(tmp_path / "data"), 2, size=SIZE, seed=1, progress=False)
+    monkeypatch.chdir(base_folder.parent)
+    args = {**BASE_ARGS, "base": base_folder.name}
+    config = load_config(REPO / "configs" / "controlnet.yaml", [
+        f"data.root={tmp_path / 'data'}", f"data.size=[{SIZE[0]}, {SIZE[1]}]", "data.workers=0",
+        f"model.generator.args={json.dumps(args)}", "train.device=cpu", "train.precision=fp32",
+        "train.phases=[{batch_size: 2, lr: 0.001, steps: 1}]", "train.ema_half_life_images=10", "train.image_every=0",
+    ])  # fmt: skip
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    result = trainer.fit()
+    assert result.steps == 1 and set(result.last_terms) == {"G/diffusion"}
+    generator = trainer.state.objective.generator()
+    trainable = [p for p in generator.parameters() if p.requires_grad]
+    assert trainable and len(trainable) == len(list(generator.controlnet.parameters()))
+    (group,) = trainer.state.optimizers["generator"].param_groups
+    assert len(group["params"]) == len(trainable)
+    ema = trainer.state.ema.model
+    assert ema.unet.conv_in.weight is generator.unet.conv_in.weight  # shared
+    assert ema.controlnet.conv_in.weight is not generator.controlnet.conv_in.weight
+    state = load_training_state(CheckpointManager(tmp_path / "run").latest_state_path())
+    assert all(k.startswith("controlnet.") for k in [*state["networks"]["generator"], *state["ema"]])
+    assert json.loads(state["spec"])["args"]["base"] == str(base_folder)
+    monkeypatch.chdir(tmp_path)  # elsewhere: the absolute base folder still loads
+    painter = Painter.from_checkpoint(tmp_path / "run", device="cpu")
+    assert painter.spec.args["base"] == str(base_folder) and painter.steps == 2

@@ -24,3 +24,19 @@ def test_buffers_are_copied():
     model.running_mean.fill_(3.0)
     ema.update(model, batch_images=1, images_seen=1)
     assert torch.equal(ema.model.running_mean, model.running_mean)
+
+
+def test_frozen_parameters_are_shared_not_copied_nor_averaged():
+    """A diffusion model's frozen base sits in the generator: the EMA must not hold a second copy."""
+    model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 2))
+    model[0].requires_grad_(False)
+    ema = EMA(model, half_life_images=1, rampup=0)
+    assert ema.model[0].weight is model[0].weight and ema.model[1].weight is not model[1].weight
+    assert not any(p.requires_grad for p in ema.model.parameters())
+    assert model[1].weight.requires_grad  # the trained model keeps its flags
+    frozen_before = model[0].weight.detach().clone()
+    with torch.no_grad():
+        model[1].weight.fill_(2.0)
+    ema.update(model, batch_images=1000, images_seen=1e9)  # beta ~ 0: the average is the new weight
+    torch.testing.assert_close(ema.model[1].weight, torch.full((2, 2), 2.0))
+    assert torch.equal(model[0].weight, frozen_before)

@@ -3,8 +3,11 @@ checkpoints every role it declares and resumes; a new objective is one class plu
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from generator_files import TINY_ARGS
 from train_helpers import make_data, tiny_config
 
 import paintscape.train.objectives  # noqa: F401  (registers the objectives)
@@ -19,6 +22,8 @@ from paintscape.train.trainer import train
 TINY_OBJECTIVES = {
     "gan": ("spade", ["model.generator.args.use_vae=true"]),
     "oasis": ("oasis", []),
+    # the tiny test base of tests/generator_files.py (a 16x32 base trained from scratch, no download)
+    "diffusion": ("controlnet", [f"model.generator.args={json.dumps({k: v for k, v in TINY_ARGS['controlnet'].items() if k != 'image_size'})}"]),
 }
 
 
@@ -101,5 +106,16 @@ def test_frozen_restores_each_parameter_flag():
 
 
 def test_unknown_objective_names_the_valid_ones(data, tmp_path):
-    with pytest.raises(ValueError, match="unknown training objective 'diffusion'; valid names: gan"):
-        train(tiny_config(data, "loss.objective=diffusion"), tmp_path / "run", progress=False)
+    with pytest.raises(ValueError, match="unknown training objective 'difusion'; valid names: diffusion, gan"):
+        train(tiny_config(data, "loss.objective=difusion"), tmp_path / "run", progress=False)
+
+
+def test_the_discriminator_is_optional_for_objectives_that_train_none(data, tmp_path):
+    with pytest.raises(ValueError, match="loss.objective 'gan' trains a discriminator and model.discriminator is null"):
+        train(tiny_config(data, "model.discriminator=null"), tmp_path / "run", progress=False)
+    diffusion = tiny_config(data, "model.discriminator=null", *TINY_OBJECTIVES["diffusion"][1], family="controlnet")
+    assert set(OBJECTIVES.build("diffusion", config=diffusion).roles()) == {"generator"}
+    with pytest.raises(ValueError, match="loss.weights.diffusion .* must be > 0"):
+        OBJECTIVES.build("diffusion", config=tiny_config(data, "loss.weights={vae_rec: 1.0}", family="controlnet"))
+    with pytest.raises(ValueError, match="trains the controlnet family, model.generator.name is 'spade'"):
+        OBJECTIVES.build("diffusion", config=tiny_config(data, "loss.weights={diffusion: 1.0}"))

@@ -17,7 +17,7 @@ def make_data(root: Path, count: int = 12, size: tuple[int, int] = (32, 64)) -> 
     return root
 
 
-SIZES = {"spade": "[32, 64]", "pix2pix": "[32, 64]", "tsit": "[128, 256]", "oasis": "[32, 64]"}
+SIZES = {"spade": "[32, 64]", "pix2pix": "[32, 64]", "tsit": "[128, 256]", "oasis": "[32, 64]", "controlnet": "[16, 32]"}
 
 
 def tiny_config(data: Path, *overrides: str, family: str = "spade") -> Config:

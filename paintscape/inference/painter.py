@@ -4,11 +4,14 @@
     image = painter(label, style=None, seed=0)                 # PIL.Image at the model's size
     image = painter.resample(label, mask, seed=0, region_seed=1, base=image)   # new noise inside mask (OASIS)
 
-Noise is drawn per image from its own seed, so an image is the same whatever batch it is in.
+Noise is drawn per image from its own seed, so an image is the same whatever batch it is in. A
+diffusion model samples with the painter's ``sampling`` options (steps, guidance, sampler, noise
+prior; :meth:`Painter.set_sampling`) and reports its steps to ``progress``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,8 @@ from paintscape.data.transforms import image_to_tensor, resize_image, resize_lab
 from paintscape.devices import resolve_device
 from paintscape.labels import NUM_CLASSES, LabelError, decode, one_hot
 from paintscape.models.base import Generator, GeneratorSpec
+from paintscape.models.diffusion.controlnet import SamplingOptions
+from paintscape.models.diffusion.priors import NoisePriors
 
 
 class StyleRequired(ValueError):
@@ -30,7 +35,12 @@ class StyleRequired(ValueError):
 
 
 class StyleRefused(ValueError):
-    """A style photo was given to a model with no trained way to use it (converted with --no-encoder)."""
+    """A style photo was given to a model with no way to use it (no style stream or encoder, or one
+    converted with --no-encoder)."""
+
+
+class NoisePriorsMissing(ValueError):
+    """A diffusion noise prior was asked for and the run has no priors file."""
 
 
 def _as_label(label: Any) -> np.ndarray:
@@ -72,18 +82,74 @@ def _as_mask(mask: Any, size: tuple[int, int]) -> np.ndarray:
 
 
 class Painter:
-    def __init__(self, generator: Generator, spec: GeneratorSpec, device: str | torch.device = "cpu", precision: str = "fp32") -> None:
+    """``sampling`` (diffusion models only): options every render samples with, names from the
+    generator's ``sampling_option_names`` (``num_inference_steps``, ``guidance_scale``, ``scheduler``,
+    ``prior``, ``prior_strength``, ...); change them with :meth:`set_sampling`. ``priors``: the
+    run's noise priors, which ``prior`` other than ``none`` needs."""
+
+    def __init__(
+        self,
+        generator: Generator,
+        spec: GeneratorSpec,
+        device: str | torch.device = "cpu",
+        precision: str = "fp32",
+        *,
+        priors: NoisePriors | None = None,
+        priors_path: Path | None = None,
+    ) -> None:
         self.generator = generator.to(device).eval()
         self.spec = spec
         self.device = torch.device(device)
         self.precision = precision
         self.size: tuple[int, int] = spec.image_size  # (H, W)
+        self.priors = priors
+        self.priors_path = priors_path  # where priors were looked for (named when they are missing)
+        self.sampling: dict[str, Any] = {}
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> Painter:
+    def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", priors: str | Path | None = None) -> Painter:
+        """A run directory or generator file; a diffusion model's noise priors are read from ``priors``
+        (default: the run's ``priors.safetensors``, when `paintscape priors` wrote it)."""
         device = resolve_device(device)
         generator, spec = load_generator(path, device=device)
-        return cls(generator, spec, device, precision)
+        loaded = None
+        priors_path = Path(priors) if priors is not None else None
+        if generator.sampling_option_names:
+            from paintscape.inference.priors import default_priors_path
+
+            priors_path = priors_path or default_priors_path(path)
+            if priors is not None or priors_path.is_file():
+                loaded = NoisePriors.load(priors_path)
+        elif priors is not None:
+            raise ValueError(f"{path}: a {spec.family} generator draws no diffusion noise; --priors applies to diffusion runs")
+        return cls(generator, spec, device, precision, priors=loaded, priors_path=priors_path)
+
+    @property
+    def iterative(self) -> bool:
+        """Whether the model samples in steps (diffusion): renders take ``sampling`` options and report progress."""
+        return bool(self.generator.sampling_option_names)
+
+    def set_sampling(self, **options: Any) -> None:
+        """Options for every later render (None values are skipped); errors name the bad option."""
+        options = {k: v for k, v in options.items() if v is not None}
+        if not options:
+            return
+        names = self.generator.sampling_option_names
+        unknown = sorted(set(options) - set(names) - {"progress", "priors"})
+        if not names or unknown:
+            raise ValueError(
+                f"the {self.spec.family} model takes no sampling option {', '.join(unknown or sorted(options))}"
+                + (f"; it takes {', '.join(n for n in names if n not in ('progress', 'priors'))}" if names else
+                   " (steps, guidance, sampler and noise priors apply to diffusion models)")
+            )
+        if options.get("prior", "none") != "none" and self.priors is None:
+            raise NoisePriorsMissing(
+                f"prior {options['prior']!r} needs noise priors and {self.priors_path or 'the run'} has none: "
+                "compute them with `paintscape priors RUN` (or give --priors FILE)"
+            )
+        with self.generator.sampling(**options):  # checks the values now, not at the first render
+            pass
+        self.sampling.update(options)
 
     @property
     def uses_style(self) -> bool:
@@ -99,10 +165,24 @@ class Painter:
         return self.generator.z_dim
 
     @torch.no_grad()
-    def render(self, labels: Tensor, styles: Tensor | None = None, seeds: list[int] | None = None) -> Tensor:
-        """``labels (B, H, W)`` long at the model size, ``styles (B, 3, H, W)`` -> ``(B, 3, H, W)`` in [-1, 1]."""
+    def render(
+        self,
+        labels: Tensor,
+        styles: Tensor | None = None,
+        seeds: list[int] | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> Tensor:
+        """``labels (B, H, W)`` long at the model size, ``styles (B, 3, H, W)`` -> ``(B, 3, H, W)`` in [-1, 1].
+        A diffusion model calls ``progress(step, total)`` after each sampling step; ``sampling``
+        overrides :attr:`sampling` for this call (e.g. fewer steps for a live preview)."""
         B = labels.shape[0]
         seeds = list(range(B)) if seeds is None else seeds
+        if styles is not None and not self.uses_style and not self.has_encoder:
+            raise StyleRefused(
+                f"the {self.spec.family} model takes no style photo: its output depends on the label map and the seed "
+                "alone; render without --style"
+            )
         if self.uses_style and styles is None:
             raise StyleRequired("this model has a style stream and needs a reference photo for every label map (--style refs.json)")
         if styles is not None and not self.uses_style and self.spec.style_encoder_absent:
@@ -121,7 +201,8 @@ class Painter:
             # one latent per seed; around the style photo's encoding when there is one
             z = self.generator.latent_for(seeds, tuple(labels.shape[1:]), mu=mu, logvar=logvar, device=self.device)
             style_input = styles if self.uses_style else None
-            out = self.generator(one_hot(labels), z=z, style=style_input)
+            with self.generator.sampling(**self._sampling_options(progress, sampling)):
+                out = self.generator(one_hot(labels), z=z, style=style_input)
         return out.float()
 
     @property
@@ -160,14 +241,41 @@ class Painter:
         # composited in 8-bit pixels: outside the mask the result is the base, byte for byte
         return Image.fromarray(np.where(inside[0, 0].cpu().numpy()[..., None], new_pixels, before))
 
+    def _sampling_options(self, progress: Callable[[int, int], None] | None, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not self.iterative:
+            if overrides:
+                raise ValueError(f"the {self.spec.family} model renders in one pass: it takes no sampling options")
+            return {}
+        options = {**self.sampling, **(overrides or {})}
+        if self.priors is not None:
+            options["priors"] = self.priors
+        if progress is not None:
+            options["progress"] = progress
+        return options
+
     def prepare_label(self, label: Any) -> Tensor:
         return torch.from_numpy(resize_label(_as_label(label), self.size).astype(np.int64))
 
     def prepare_style(self, style: Any) -> Tensor:
         return image_to_tensor(resize_image(_as_photo(style), self.size))
 
-    def __call__(self, label: Any, style: Any = None, seed: int = 0) -> Image.Image:
+    def __call__(
+        self,
+        label: Any,
+        style: Any = None,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> Image.Image:
         """One label map (array, PIL image or path) -> a PIL photo at the model's size."""
         labels = self.prepare_label(label)[None]
         styles = self.prepare_style(style)[None] if style is not None else None
-        return Image.fromarray(tensor_to_image(self.render(labels, styles, [seed])[0]))
+        return Image.fromarray(tensor_to_image(self.render(labels, styles, [seed], progress, sampling)[0]))
+
+    @property
+    def steps(self) -> int | None:
+        """A diffusion model's sampling steps per render (None for a one-pass generator)."""
+        if not self.iterative:
+            return None
+        default = self.spec.args.get("num_inference_steps", SamplingOptions.num_inference_steps)
+        return int(self.sampling.get("num_inference_steps", default))

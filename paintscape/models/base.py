@@ -12,8 +12,9 @@ JSON, so a generator is rebuilt with no pickle.
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,10 @@ class Generator(nn.Module):
       replacing the latent inside a mask; False for a flat ``(B, z_dim)`` latent (SPADE's VAE);
     * ``uses_style`` — True when ``forward`` needs a style photo (TSIT's style stream);
     * ``encoder`` — a VAE style encoder ``encoder(photo) -> (mu, logvar)`` of shape ``(B, z_dim)``,
-      or None.
+      or None;
+    * ``sampling_option_names`` — for a generator whose forward runs an iterative sampler (diffusion), the
+      option names :meth:`sampling` accepts (steps, guidance, noise prior, ``progress(step, total)``
+      called after each step); empty (the default) for one forward pass.
 
     ``forward(label, z=None, style=None)``: ``label (B, C, H, W)`` one-hot float, ``z`` as
     :meth:`latent_shape` says (None draws it from the global RNG), ``style (B, 3, H, W)`` in
@@ -52,12 +56,24 @@ class Generator(nn.Module):
     spatial_latent: bool = False
     uses_style: bool = False
     encoder: nn.Module | None
+    sampling_option_names: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
         # An instance attribute, not a class one: nn.Module keeps submodules outside ``__dict__``, so
         # a class-level ``encoder = None`` would hide the encoder a subclass assigns.
         self.encoder = None
+
+    @contextlib.contextmanager
+    def sampling(self, **options: Any) -> Iterator[Generator]:
+        """A block in which ``forward`` samples with ``options`` (names from :attr:`sampling_option_names`).
+        A one-pass generator takes none: any option is an error naming the family."""
+        if options:
+            raise ValueError(
+                f"{type(self).__name__} renders in one forward pass: sampling options ({', '.join(sorted(options))}) "
+                "apply to diffusion models only"
+            )
+        yield self
 
     def latent_shape(self, batch: int, size: tuple[int, int]) -> tuple[int, ...] | None:
         """Shape of ``z`` for ``batch`` label maps of ``size`` (H, W); None when there is no latent."""

@@ -41,6 +41,11 @@ def build_generator_from_config(config: Config) -> tuple[Generator, GeneratorSpe
 
 
 def build_discriminator(config: Config) -> nn.Module:
+    if config.model.discriminator is None:
+        raise ValueError(
+            f"loss.objective {config.loss.objective!r} trains a discriminator and model.discriminator is null: "
+            "name one (e.g. model.discriminator={name: multiscale})"
+        )
     name = config.model.discriminator.name
     args = network_args(DISCRIMINATORS, name, config.model.discriminator.args, config.data.size)
     return DISCRIMINATORS.build(name, **constructor_kwargs(args))

@@ -82,8 +82,9 @@ class TrainingState:
         if train.shard_optimizer and info.world_size == 1:
             log.warning("train.shard_optimizer=true on one process: nothing to shard, the optimiser state stays whole")
         self.optimizers: dict[str, torch.optim.Optimizer] = {
+            # a role's frozen parts (a diffusion model's base) are neither optimised nor given optimiser state
             name: build_optimizer(
-                role.module.parameters(), train, lr=0.0, betas=role.betas, weight_decay=role.weight_decay, device=device,
+                [p for p in role.module.parameters() if p.requires_grad], train, lr=0.0, betas=role.betas, weight_decay=role.weight_decay, device=device,
                 world_size=info.world_size, in_backward=train.optimizer_in_backward and name == objective.inference_role,
             )  # fmt: skip
             for name, role in self.roles.items()

@@ -47,9 +47,8 @@ def summarize(config: Config) -> list[NetworkSummary]:
 
     with torch.device("meta"):
         generator, spec = build_generator_from_config(config)
-        discriminator = build_discriminator(config)
+        discriminator = None if config.model.discriminator is None else build_discriminator(config)
     generator.eval()
-    discriminator.eval()
     H, W = config.data.size
     with torch.device("meta"):
         label = torch.zeros(1, NUM_CLASSES, H, W)
@@ -63,6 +62,9 @@ def summarize(config: Config) -> list[NetworkSummary]:
     if encoder is not None:
         e_flops, (mu, _) = _flops(encoder, image)
         rows.append(NetworkSummary("encoder", type(encoder).__name__, count_parameters(encoder), f"mu, logvar {_shape(mu)}", e_flops))
+    if discriminator is None:  # a discriminator-free objective (diffusion)
+        return rows
+    discriminator.eval()
     # A segmentation discriminator (OASIS) sees the photo alone; the patch discriminators see both.
     d_inputs = (image,) if isinstance(discriminator, OASISDiscriminator) else (label, image)
     d_flops, predictions = _flops(discriminator, *d_inputs)

@@ -7,8 +7,9 @@ Standard library only (``http.server``). The server
 
 * serves a fixed whitelist of files from ``static/`` (no path is ever built from the request, so
   ``/../x`` and ``/static/../../x`` are plain 404s);
-* answers ``GET /api/info`` (model size, classes, style needs, device),
-  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed] -> PNG photo),
+* answers ``GET /api/info`` (model size, classes, style needs, device, a diffusion model's steps),
+  ``GET /api/progress`` (a diffusion render's step while it samples),
+  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed, steps] -> PNG photo),
   ``POST /api/decode-label`` (any label map the dataset readers accept -> class ids at the model size) and
   ``POST /api/resample`` (label map, region mask and the photo shown -> the photo with new noise inside
   the region, for models with per-pixel noise such as OASIS);
@@ -53,7 +54,7 @@ from PIL import Image
 
 from paintscape.data.io import DataError, open_image, pixel_limit, read_label
 from paintscape.data.transforms import resize_image, resize_label
-from paintscape.inference.painter import Painter, StyleRequired
+from paintscape.inference.painter import Painter, StyleRefused, StyleRequired
 from paintscape.labels import CLASS_NAMES, NUM_CLASSES, PALETTE, LabelError
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ LISTEN_BACKLOG = 128
 #: Seconds a connection may stay silent before its worker gives up on it.
 SOCKET_TIMEOUT = 30.0
 MAX_SEED = 2**31 - 1
+#: Most sampling steps a request may ask a diffusion model for.
+MAX_STEPS = 1000
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 #: URL path -> (file in STATIC_DIR, content type). Nothing outside this table is ever served.
@@ -257,8 +260,12 @@ class PaintServer:
         max_upload_bytes: int = MAX_UPLOAD_BYTES,
         max_pixels: int | None = None,
         workers: int = WORKERS,
+        live_steps: int | None = None,
     ) -> None:
         self.painter = painter
+        if live_steps is not None and not painter.iterative:
+            raise ValueError(f"--live-steps: the {painter.spec.family} model renders in one pass, not in steps")
+        self.sampler = DiffusionProgress(painter, live_steps) if painter.iterative else None
         self.max_upload_bytes = max_upload_bytes
         self.max_pixels = max_pixels if max_pixels is not None else pixel_limit(PAINT_MAX_PIXELS)
         if self.max_pixels < 1:
@@ -333,6 +340,8 @@ class PaintServer:
             "model": painter.spec.family,
             "max_upload_bytes": self.max_upload_bytes,
             "max_pixels": self.max_pixels,
+            # a diffusion model: steps of a full and of a live render (the page polls /api/progress)
+            "sampler": self.sampler.info() if self.sampler else None,
         }
 
     def decode_label(self, data: bytes, source: str) -> dict[str, Any]:
@@ -355,8 +364,11 @@ class PaintServer:
     def _decode_photo(self, data: bytes, source: str) -> np.ndarray:
         return resize_image(decode_photo_bytes(data, source, self.max_pixels), self.painter.size)
 
-    def render(self, label_png: bytes, style: bytes | None, seed: int) -> tuple[bytes, float]:
-        """Label map PNG (+ style photo bytes) -> (photo PNG bytes, seconds spent rendering)."""
+    def render(self, label_png: bytes, style: bytes | None, seed: int, steps: int | None = None) -> tuple[bytes, float]:
+        """Label map PNG (+ style photo bytes) -> (photo PNG bytes, seconds spent rendering).
+        ``steps``: a diffusion model's sampling steps for this render (default: the painter's)."""
+        if steps is not None and self.sampler is None:
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"steps: the {self.painter.spec.family} model renders in one pass")
         label = self._decoder.submit(self._decode_label, label_png, "label map").result()[1]
         photo = self._decoder.submit(self._decode_photo, style, "style photo").result() if style else None
         if self.painter.uses_style and photo is None:
@@ -368,8 +380,11 @@ class PaintServer:
             self.last_seed = seed
             start = time.perf_counter()
             try:
-                image = self.painter(label, style=photo, seed=seed)
-            except (StyleRequired, LabelError) as exc:
+                if self.sampler is None:
+                    image = self.painter(label, style=photo, seed=seed)
+                else:
+                    image = self.sampler.render(label, photo, seed, steps)
+            except (StyleRequired, StyleRefused, LabelError) as exc:
                 raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             seconds = time.perf_counter() - start
             self.renders += 1
@@ -394,6 +409,51 @@ class PaintServer:
     def _decode_mask(self, data: bytes) -> np.ndarray:
         photo = decode_photo_bytes(data, "region mask", self.max_pixels)  # any PNG; nonzero = inside
         return resize_label((photo.max(axis=2) > 127).astype(np.uint8), self.painter.size)
+
+
+class DiffusionProgress:
+    """A diffusion painter's renders with their progress: ``state()`` is what ``GET /api/progress``
+    answers while a render runs (renders are serialised by the server's lock, so one at a time)."""
+
+    def __init__(self, painter: Painter, live_steps: int | None) -> None:
+        self.painter = painter
+        self.steps = int(painter.steps or 1)
+        self.live_steps = live_steps if live_steps is not None else max(2, self.steps // 4)
+        if not 1 <= self.live_steps <= MAX_STEPS:
+            raise ValueError(f"--live-steps must lie in 1..{MAX_STEPS}, got {self.live_steps}")
+        self._lock = threading.Lock()
+        self._state = {"rendering": False, "step": 0, "total": 0}
+
+    def info(self) -> dict[str, int]:
+        return {"steps": self.steps, "live_steps": self.live_steps, "max_steps": MAX_STEPS}
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            return dict(self._state)
+
+    def _update(self, **changes: Any) -> None:
+        with self._lock:
+            self._state.update(changes)
+
+    def render(self, label: np.ndarray, photo: np.ndarray | None, seed: int, steps: int | None) -> Image.Image:
+        sampling = {} if steps is None else {"num_inference_steps": steps}
+        self._update(rendering=True, step=0, total=steps or self.steps)
+        try:
+            return self.painter(label, style=photo, seed=seed, sampling=sampling, progress=lambda k, n: self._update(step=k, total=n))
+        finally:
+            self._update(rendering=False)
+
+
+def parse_steps(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        steps = int(str(value).strip())
+    except ValueError:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"steps must be a whole number, got {str(value)[:40]!r}") from None
+    if not 1 <= steps <= MAX_STEPS:
+        raise RequestError(HTTPStatus.BAD_REQUEST, f"steps must lie in 1..{MAX_STEPS}, got {steps}")
+    return steps
 
 
 def _is_loopback(host: str) -> bool:
@@ -484,6 +544,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.FORBIDDEN, refused)
         elif path == "/api/info":
             self._json(HTTPStatus.OK, self.app.info())
+        elif path == "/api/progress":
+            sampler = self.app.sampler
+            self._json(HTTPStatus.OK, sampler.state() if sampler else {"rendering": False, "step": 0, "total": 0})
         elif path in STATIC_FILES:
             name, content_type = STATIC_FILES[path]
             self._send(HTTPStatus.OK, (STATIC_DIR / name).read_bytes(), content_type)
@@ -524,6 +587,7 @@ class _Handler(BaseHTTPRequestHandler):
             label = fields.get("label")
             style = fields.get("style") or None
             seed = parse_seed(fields.get("seed", b"").decode("utf-8", "replace"))
+            steps = parse_steps(fields.get("steps", b"").decode("utf-8", "replace"))
             want_json = fields.get("response", b"").decode("ascii", "replace") == "json"
         elif content_type.startswith("application/json"):
             try:
@@ -535,6 +599,7 @@ class _Handler(BaseHTTPRequestHandler):
             label = _b64decode(payload["label"], "label") if "label" in payload else None
             style = _b64decode(payload["style"], "style") if payload.get("style") else None
             seed = parse_seed(payload.get("seed"))
+            steps = parse_steps(payload.get("steps"))
             want_json = payload.get("response") == "json"
         else:
             raise RequestError(
@@ -543,7 +608,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if label is None:
             raise RequestError(HTTPStatus.BAD_REQUEST, "missing the 'label' field: a PNG of class ids")
-        png, seconds = self.app.render(label, style, seed)
+        png, seconds = self.app.render(label, style, seed, steps)
         if want_json:
             image = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
             self._json(HTTPStatus.OK, {"image": image, "seed": seed, "seconds": round(seconds, 4)})

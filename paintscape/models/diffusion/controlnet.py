@@ -25,9 +25,9 @@ Sampling settings: constructor defaults (``scheduler``, ``num_inference_steps``,
 held in ``generator.sampling_options``, a :class:`SamplingOptions`; change them for a block of calls
 with ``with generator.sampling(num_inference_steps=8, prior="joint"): ...`` or for good by assigning
 ``generator.sampling_options = generator.sampling_options.replace(...)``. The noise prior
-(``prior``, ``prior_strength``, ``prior_min_count``) needs ``generator.priors`` (a
-:class:`~paintscape.models.diffusion.priors.NoisePriors`); ``progress(step, total)`` is called after
-each denoising step.
+(``prior``, ``prior_strength``, ``prior_min_count``) needs noise priors (a
+:class:`~paintscape.models.diffusion.priors.NoisePriors`): the ``priors`` option, else
+``generator.priors``; ``progress(step, total)`` is called after each denoising step.
 
 The checkpoint (``state_dict``) holds the trainable weights only: the ControlNet, the learned prompt
 embedding, and the UNet and VAE when ``train_base``; never a frozen base, which the spec's ``base``
@@ -75,6 +75,8 @@ class SamplingOptions:
     prior_strength: float = 0.8
     prior_min_count: int = DEFAULT_MIN_COUNT
     progress: Callable[[int, int], None] | None = None
+    # the priors to start from; None: the generator's own ``priors``
+    priors: NoisePriors | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
@@ -126,6 +128,8 @@ def _ignore_missing_frozen(module: ControlNetGenerator, incompatible_keys: Any) 
 
 @GENERATORS.register("controlnet")
 class ControlNetGenerator(Generator):
+    sampling_option_names = tuple(f.name for f in dataclasses.fields(SamplingOptions))
+
     def __init__(
         self,
         *,
@@ -278,9 +282,11 @@ class ControlNetGenerator(Generator):
         scheduler.set_timesteps(options.num_inference_steps)
         if options.prior == "none":
             return SamplingStart(scheduler, scheduler.timesteps, z * scheduler.init_noise_sigma)
-        if self.priors is None:
+        priors = options.priors if options.priors is not None else self.priors
+        if priors is None:
             raise ValueError(
-                f"prior {options.prior!r} needs noise priors: set generator.priors (computed by `paintscape priors RUN`)"
+                f"prior {options.prior!r} needs noise priors: compute them with `paintscape priors RUN` "
+                "(or set generator.priors)"
             )
         steps = options.num_inference_steps
         run = min(int(steps * options.prior_strength), steps)
@@ -293,11 +299,9 @@ class ControlNetGenerator(Generator):
         parts.begin_at(scheduler, begin)
         alpha_bar = float(self.noise_schedule.alphas_cumprod[int(timesteps[0])])
         labels = labels_at_latent_size(ids_from_one_hot(label), tuple(z.shape[-2:]))
-        if self.priors.channels != z.shape[1]:
-            raise ValueError(
-                f"{self.priors.source}: priors have {self.priors.channels} latent channels, this model {z.shape[1]}"
-            )
-        mean, var = self.priors.moments(options.prior, labels, options.prior_min_count)
+        if priors.channels != z.shape[1]:
+            raise ValueError(f"{priors.source}: priors have {priors.channels} latent channels, this model {z.shape[1]}")
+        mean, var = priors.moments(options.prior, labels, options.prior_min_count)
         return SamplingStart(scheduler, timesteps, starting_latent(mean, var, z.float(), alpha_bar))
 
     # --- networks ------------------------------------------------------------------------------

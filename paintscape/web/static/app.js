@@ -7,6 +7,7 @@
   const $ = (id) => document.getElementById(id);
   const UNDO_LEVELS = 40;
   const LIVE_DELAY_MS = 250;
+  const PROGRESS_POLL_MS = 300; // how often the page asks a diffusion model's sampling step
 
   const state = {
     info: null,
@@ -26,6 +27,7 @@
     styleURL: null,
     busy: false,
     pending: false,
+    liveRender: false, // the next render comes from live painting
     liveTimer: null,
     photoURL: null,
     renders: 0,
@@ -471,6 +473,7 @@
     if (state.liveTimer !== null) clearTimeout(state.liveTimer);
     state.liveTimer = setTimeout(() => {
       state.liveTimer = null;
+      state.liveRender = true; // a diffusion model samples live renders in fewer steps
       render();
     }, LIVE_DELAY_MS);
     updateActivity();
@@ -503,7 +506,8 @@
       form.append("label", await encodeLabelPNG(), "label.png");
       if (state.styleFile) form.append("style", state.styleFile, state.styleFile.name);
       form.append("seed", String(seed));
-      const response = await fetch("/api/render", { method: "POST", body: form });
+      const stopWatching = watchSampling(form);
+      const response = await fetch("/api/render", { method: "POST", body: form }).finally(stopWatching);
       if (!response.ok) throw new Error(await errorMessage(response));
       const blob = await response.blob();
       const url = URL.createObjectURL(blob);
@@ -540,6 +544,33 @@
         updateActivity();
       }
     }
+  }
+
+  // ---- diffusion models: live renders in fewer steps, the sampling step while a render runs ------
+
+  function watchSampling(form) {
+    const live = state.liveRender;
+    state.liveRender = false;
+    const sampler = state.info.sampler;
+    if (!sampler) return () => {};
+    form.append("steps", String(live ? sampler.live_steps : sampler.steps));
+    const text = $("busy-progress");
+    let stopped = false;
+    async function poll() {
+      if (stopped) return;
+      try {
+        const progress = await (await fetch("/api/progress")).json();
+        if (!stopped && progress.rendering) text.textContent = ` step ${progress.step}/${progress.total}`;
+      } catch (e) {
+        /* the render's own request reports errors */
+      }
+      if (!stopped) setTimeout(poll, PROGRESS_POLL_MS);
+    }
+    setTimeout(poll, PROGRESS_POLL_MS);
+    return () => {
+      stopped = true;
+      text.textContent = "";
+    };
   }
 
   function readSeed() {
