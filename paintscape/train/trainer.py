@@ -37,7 +37,6 @@ from paintscape.data.io import DataError, read_subset
 from paintscape.devices import resolve_device
 from paintscape.labels import one_hot
 from paintscape.registry import OBJECTIVES
-from paintscape.train.divergence import TrainingDiverged, check_weights_finite
 from paintscape.train.distributed import (
     DistInfo,
     RankBatchSampler,
@@ -45,6 +44,7 @@ from paintscape.train.distributed import (
     init_distributed,
     shutdown_distributed,
 )
+from paintscape.train.divergence import TrainingDiverged, check_weights_finite
 from paintscape.train.evaluation import EvaluationHook
 from paintscape.train.logs import TrainingLog
 from paintscape.train.objectives.base import StepContext
