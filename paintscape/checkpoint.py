@@ -75,7 +75,10 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     """Rebuild a generator from a ``.safetensors`` file or a run directory (its latest checkpoint)."""
     path = resolve_generator_path(path)
     tensors, spec = read_generator_file(path)
-    generator = build_generator(spec)
+    try:
+        generator = build_generator(spec)
+    except (TypeError, ValueError, KeyError) as exc:  # arguments of the wrong type or name, an unknown family
+        raise CheckpointError(f"{path}: its generator spec does not build a network ({exc})") from None
     load_state_strict(generator, tensors, str(path))
     return generator.to(device).eval(), spec
 
@@ -113,7 +116,17 @@ def load_training_state(path: str | Path, map_location: str | torch.device = "cp
         # weights_only: tensors and plain containers only; a file that needs code to load is refused.
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"{path}: cannot be loaded as a paintscape training checkpoint ({exc})") from None
+        raise CheckpointError(f"{path}: cannot be loaded as a paintscape training checkpoint ({_load_failure(exc)})") from None
+
+
+def _load_failure(exc: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed, in a few words. Never PyTorch's own advice, which
+    suggests ``weights_only=False``: that runs the file's code, the one thing an untrusted file must not do."""
+    text = str(exc)
+    if "weights_only" in text or "unsupported global" in text.lower():
+        return "it holds pickled Python objects besides tensors, and loading them would run code from the file: refused"
+    first = text.strip().splitlines()[0].split(". ")[0].strip() if text.strip() else ""
+    return first or type(exc).__name__
 
 
 def latest_record(run_dir: str | Path) -> dict[str, Any] | None:
@@ -121,9 +134,21 @@ def latest_record(run_dir: str | Path) -> dict[str, Any] | None:
     if not pointer.is_file():
         return None
     try:
-        return json.loads(pointer.read_text())
-    except json.JSONDecodeError as exc:  # cannot happen with atomic writes, but say so clearly
+        record = json.loads(pointer.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:  # cannot happen with atomic writes, but say so clearly
         raise CheckpointError(f"{pointer}: corrupt ({exc})") from None
+    if not isinstance(record, dict):
+        raise CheckpointError(f"{pointer}: corrupt (expected an object naming the state and generator files, got {type(record).__name__})")
+    return record
+
+
+def _recorded_path(run_dir: Path, record: dict[str, Any], key: str) -> Path:
+    """The file ``latest.json`` names under ``key``; written by hand or another program, it may not."""
+    value = record.get(key)
+    if not isinstance(value, str) or not value:
+        found = "nothing" if key not in record else repr(value)
+        raise CheckpointError(f"{run_dir / 'latest.json'}: corrupt ({key!r} must name a file in the run, got {found})")
+    return run_dir / value
 
 
 def resolve_generator_path(path: str | Path) -> Path:
@@ -135,7 +160,7 @@ def resolve_generator_path(path: str | Path) -> Path:
         record = latest_record(path)
         if record is None:
             raise CheckpointError(f"{path}: no latest.json; this run has no complete checkpoint yet")
-        return path / record["generator"]
+        return _recorded_path(path, record, "generator")
     if path.suffix == ".pt":
         sibling = path.with_suffix(".safetensors")
         if sibling.is_file():
@@ -172,9 +197,10 @@ class CheckpointManager:
         for old in steps[: -self.keep_last]:
             for path in (old, old.with_suffix(".safetensors")):
                 path.unlink(missing_ok=True)
-        for tmp in self.directory.glob(".*.tmp"):  # leftovers of a process killed mid-write
+        # leftovers of a process killed mid-write: checkpoint files and the run root's latest.json
+        for tmp in [*self.directory.glob(".*.tmp"), *self.run_dir.glob(".latest.json.*.tmp")]:
             tmp.unlink(missing_ok=True)
 
     def latest_state_path(self) -> Path | None:
         record = latest_record(self.run_dir)
-        return None if record is None else self.run_dir / record["state"]
+        return None if record is None else _recorded_path(self.run_dir, record, "state")

@@ -119,12 +119,9 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("out", type=Path, help="e.g. generator.onnx")
     p.add_argument("--opset", type=int, default=17)
 
-    import paintscape.reference  # noqa: F401  (registers the converters: the presets)
-    from paintscape.registry import CONVERTERS
-
-    presets = "; ".join(f"{e.name}: {e['description']}" for e in CONVERTERS.entries())
-    p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file")
-    p.add_argument("preset", choices=CONVERTERS.names(), help=presets)
+    p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file",
+                       formatter_class=_PresetHelpFormatter)
+    p.add_argument("preset", choices=_Presets(), metavar="PRESET", help="the reference model (listed by --help)")
     p.add_argument("checkpoint", type=Path, help="the reference latest_net_G.pth")
     p.add_argument("--out", type=Path, required=True, help="e.g. models/spade_ade20k.safetensors")
     p.add_argument("--size", type=parse_size, default=(384, 512), help="WIDTHxHEIGHT to render at (default 512x384)")
@@ -169,6 +166,33 @@ def _set_sampling(painter, args: argparse.Namespace) -> None:
         num_inference_steps=args.steps, guidance_scale=args.guidance, scheduler=args.sampler, prior=args.prior,
         prior_strength=args.strength,
     )  # fmt: skip
+
+
+class _Presets:
+    """convert-reference's choices, read from the converter registry only when that command is parsed:
+    registering the converters imports torch, which no other command should wait for just to parse."""
+
+    @staticmethod
+    def entries() -> list:
+        import paintscape.reference  # noqa: F401  (registers the converters: the presets)
+        from paintscape.registry import CONVERTERS
+
+        return CONVERTERS.entries()
+
+    def __contains__(self, name: object) -> bool:
+        return name in [e.name for e in self.entries()]
+
+    def __iter__(self):
+        return iter([e.name for e in self.entries()])
+
+
+class _PresetHelpFormatter(argparse.HelpFormatter):
+    """Lists each preset with its description in ``convert-reference --help``."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if isinstance(action.choices, _Presets):
+            return "; ".join(f"{e.name}: {e['description']}" for e in action.choices.entries()).replace("%", "%%")
+        return action.help
 
 
 def _evaluation_commands(sub: argparse._SubParsersAction) -> None:

@@ -17,8 +17,12 @@ that the source marks as unlabeled map to ``IGNORE_INDEX``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made: reading label maps (check-data, curate) needs no torch
+    import torch
 
 CLASS_NAMES: tuple[str, ...] = (
     "mountain", "sky", "water", "sea", "rock", "tree", "earth", "hill", "river", "sand",
@@ -126,6 +130,8 @@ def decode(rgb: np.ndarray, source: str = "label") -> np.ndarray:
 
 def one_hot(label: torch.Tensor, num_classes: int = NUM_CLASSES) -> torch.Tensor:
     """Label ``(B, H, W)`` long -> one-hot ``(B, C, H, W)`` float; ignored pixels are all zero."""
+    import torch
+
     if label.dtype != torch.long:
         label = label.long()
     valid = label < num_classes
@@ -234,6 +240,8 @@ def add_dont_care(label: torch.Tensor, channels: int) -> torch.Tensor:
     if C == channels:
         return label
     if C + 1 == channels:
+        import torch
+
         dont_care = (1 - label.sum(dim=1, keepdim=True)).clamp(min=0)
         return torch.cat([label, dont_care], dim=1)
     raise ValueError(f"the label has {C} channels; this network takes {channels}")

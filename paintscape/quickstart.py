@@ -139,9 +139,13 @@ def quickstart(
     family: str = "pix2pix",
     segmenter_steps: int = 300,
     segmenter_size: str = "b0",
+    steps: int | None = None,
 ) -> str:
     """Everything through the same code as the CLI: ``train``, ``train-segmenter``, ``generate``,
-    ``evaluate``; so ``paintscape evaluate`` on the same files reports the same mask accuracy."""
+    ``evaluate``; so ``paintscape evaluate`` on the same files reports the same mask accuracy.
+
+    The generator trains for ``minutes``, or with ``steps`` for exactly that many steps whatever the
+    machine's speed or load (what a test of the outcome needs)."""
     from paintscape.checkpoint import build_generator, load_generator, save_generator
     from paintscape.evaluate.segmenter import train_segmenter
     from paintscape.inference.generate import generate_folder
@@ -157,8 +161,11 @@ def quickstart(
         write_dataset(str(test_root), test_count, size=SIZE, seed=seed + TEST_SEED_OFFSET, progress=True)
 
     run = out / "run"
-    config = quickstart_config(train_root, family, steps=1_000_000, seed=seed)
-    result = train(config, run, time_limit=max(minutes * 60, 30.0), resume=(run / "latest.json").exists())
+    if steps is not None and steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    config = quickstart_config(train_root, family, steps=steps or 1_000_000, seed=seed)
+    time_limit = None if steps is not None else max(minutes * 60, 30.0)
+    result = train(config, run, time_limit=time_limit, resume=(run / "latest.json").exists())
 
     segmenter_dir = out / "segmenter"
     if not (segmenter_dir / "training.json").is_file():

@@ -2,10 +2,11 @@
 
 Each :class:`Case` writes its inputs into an empty folder, names the ``paintscape`` command line to run
 there and says what the answer must hold: exit status 1 or 2, no traceback, the file (or key) named,
-and no file written beside the inputs. ``tests/test_bad_inputs.py`` runs every case in a subprocess.
-Adding a case is one line in :data:`CASES`, e.g.::
+and no file written beside the inputs. ``tests/test_bad_inputs.py`` runs each case through
+``paintscape.cli.main`` (or, with ``subprocess=True``, as ``python -m paintscape``). Adding a case is
+one line in :data:`CASES`, e.g.::
 
-    Case("average-evals-without-step", average_on(evals='{"l1": 0.1}\\n'), named="evals.jsonl"),
+    Case("average/evals-without-step", average_on('{"l1": 0.1}\\n'), named=("evals.jsonl", "line 1")),
 
 Every file here is tiny and made in a few milliseconds; the "huge" images are PNGs of zeros whose
 header claims 20000x20000 pixels, streamed row by row (never held in memory) into ~0.2 MB.
@@ -220,8 +221,10 @@ class Case:
     status: tuple[int, ...] = (1, 2)
     env: dict[str, str] = field(default_factory=dict)
     forbidden: tuple[str, ...] = ()  # text that must never appear (besides "Traceback")
-    writes: tuple[str, ...] = ()  # files the command may create (relative to the folder); all others: none
+    writes: tuple[str, ...] = ()  # files the command may create (fnmatch patterns, relative to the folder); others: none
     check: Callable[[Path, str], None] | None = None  # further checks on (folder, output)
+    subprocess: bool = False  # run as ``python -m paintscape`` in a child process (default: cli.main in the test's)
+    slow: bool = False  # marked slow (still run in CI)
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -330,6 +333,111 @@ def convert_reference_on(file_name: str, contents: Callable[[], bytes]) -> Setup
     return setup
 
 
+def average_on(evals: str | bytes, *extra: str) -> Setup:
+    """average on a run whose one checkpoint was evaluated, with ``evals`` as its evals.jsonl."""
+
+    def setup(folder: Path, shared: Shared) -> list[str]:
+        _write(folder / "run" / "checkpoints" / "step_00000001.safetensors", shared.generator.read_bytes())
+        _write(folder / "run" / "evals.jsonl", evals.encode() if isinstance(evals, str) else evals)
+        return ["average", "run", *extra]
+
+    return setup
+
+
+def run_with_latest(latest: str, spec: str | None = None) -> Callable[[str], Setup]:
+    """A run directory whose latest.json is ``latest`` (its generator file's spec replaced by ``spec``),
+    for the commands that take a run: ``generate``, ``export``, ``paint``."""
+
+    def for_command(command: str) -> Setup:
+        def setup(folder: Path, shared: Shared) -> list[str]:
+            generator = shared.generator.read_bytes()
+            if spec is not None:
+                from safetensors.torch import load, save
+
+                generator = save(load(generator), metadata={"paintscape_spec": spec})
+            _write(folder / "run" / "checkpoints" / "step_00000001.safetensors", generator)
+            _write(folder / "run" / "latest.json", latest.encode())
+            _write(folder / "labels" / "scene.png", encode(scene(32, 64)))
+            tail = {"generate": ["labels", "out"], "export": ["out.onnx"], "paint": ["--port", "0"]}[command]
+            return [command, "run", *tail]
+
+        return setup
+
+    return for_command
+
+
+_LATEST = '{"step": 1, "state": "checkpoints/step_00000001.pt", "generator": "checkpoints/step_00000001.safetensors"}'
+_SPEC = '{"name": "pix2pix", "args": {"base_channels": %s, "image_size": [32, 64]}, "image_size": [32, 64]%s}'
+#: Run directories that generate, export and paint must refuse: (setup per command, texts to find).
+BAD_RUNS: dict[str, tuple[Callable[[str], Setup], tuple[str, ...]]] = {
+    "latest-without-generator": (run_with_latest('{"step": 1, "state": "x.pt"}'), ("latest.json", "'generator'")),
+    "latest-generator-a-number": (run_with_latest('{"step": 1, "generator": 5}'), ("latest.json", "'generator'", "5")),
+    "latest-a-list": (run_with_latest("[1, 2]"), ("latest.json", "got list")),
+    "latest-not-json": (run_with_latest('{"step": 1,'), ("latest.json", "corrupt")),
+    "spec-argument-wrong-type": (run_with_latest(_LATEST, _SPEC % ('"eight"', "")), ("step_00000001.safetensors",)),
+    "spec-palette-wrong-type": (run_with_latest(_LATEST, _SPEC % ("8", ', "palette": 5')), ("step_00000001.safetensors",)),
+    "spec-unknown-argument": (
+        run_with_latest(_LATEST, _SPEC % ('8, "wings": 2', "")),
+        ("step_00000001.safetensors", "wings"),
+    ),
+    "spec-unknown-family": (
+        run_with_latest(_LATEST, '{"name": "dragon", "args": {}, "image_size": [32, 64]}'),
+        ("step_00000001.safetensors", "dragon"),
+    ),
+}
+
+
+def generate_second_label_bad(folder: Path, shared: Shared) -> list[str]:
+    """Two label maps, the second (in render order) truncated: nothing may be rendered before the refusal."""
+    _write(folder / "labels" / "a_good.png", encode(scene(32, 64)))
+    _write(folder / "labels" / "b_bad.png", truncated(encode(scene(32, 64)), 0.7))
+    return ["generate", str(shared.generator), "labels", "out", "--batch-size", "1"]
+
+
+def convert_paintscape_file(kind: str) -> Setup:
+    """convert-reference on files paintscape itself wrote: a generator file, a training checkpoint."""
+
+    def setup(folder: Path, shared: Shared) -> list[str]:
+        if kind == "generator":
+            _write(folder / "g.safetensors", shared.generator.read_bytes())
+            return ["convert-reference", "pix2pix", "g.safetensors", "--out", "converted.safetensors"]
+        _write(folder / "step_00000001.pt", _torch_file({"networks": {"generator": {"w": _zeros()}}, "spec": "{}", "step": 1}))
+        return ["convert-reference", "pix2pix", "step_00000001.pt", "--out", "converted.safetensors"]
+
+    return setup
+
+
+def resume_from(state: Callable[[], bytes] | None, latest: str = _LATEST) -> Setup:
+    """train --resume on a run whose latest checkpoint is ``state`` (None: the file is missing)."""
+
+    def setup(folder: Path, shared: Shared) -> list[str]:
+        args = [*train_with()(folder, shared), "--resume"]
+        _write(folder / "run" / "latest.json", latest.encode())
+        if state is not None:
+            _write(folder / "run" / "checkpoints" / "step_00000001.pt", state())
+        return args
+
+    return setup
+
+
+def _last_good_checkpoint_kept(folder: Path, output: str) -> None:
+    """The run stopped at the step its first tensor went non-finite; ``latest`` is the checkpoint of
+    the step before, and every tensor it holds (networks, EMA, generator file) is finite."""
+    import re
+
+    import torch
+
+    from paintscape.checkpoint import load_training_state, read_generator_file
+
+    stopped = int(re.search(r"error: step (\d+): ", output).group(1))
+    record = json.loads((folder / "run" / "latest.json").read_text())
+    assert record["step"] == stopped - 1, (record, output[-500:])
+    state = load_training_state(folder / "run" / record["state"])
+    tensors = [*state["ema"].values(), *read_generator_file(folder / "run" / record["generator"])[0].values()]
+    tensors += [t for network in state["networks"].values() for t in network.values()]
+    assert tensors and all(torch.isfinite(t).all() for t in tensors if t.is_floating_point())
+
+
 def _left_out(reason: str) -> Callable[[Path, str], None]:
     """curate accepts the dataset, leaves the pair ``bad`` out of both selections, and says why."""
 
@@ -361,7 +469,7 @@ _STYLE = b'{"scene.png": "ref.png"}'
 
 CASES: list[Case] = [
     # check-data reports every bad photo, label and pair of the corpus by name (exit 1)
-    Case("check-data/corpus", check_data_on_corpus, named=_check_data_expectations()),
+    Case("check-data/corpus", check_data_on_corpus, named=_check_data_expectations(), subprocess=True),
     Case(
         "check-data/bad-pixel-limit-variable",
         check_data_on(_good_jpeg, _good_label),
@@ -429,6 +537,53 @@ CASES: list[Case] = [
         writes=_CURATE_OUTPUTS,
         check=_left_out("truncated"),
     ),
+    # curate: a pair check-data rejects is left out of both selections with check-data's reason
+    *(
+        Case(
+            f"curate/pair-{n}",
+            curate_on(make_photo, make_label),
+            named=("5 pairs", "mismatched: 1"),
+            status=(0,),
+            writes=_CURATE_OUTPUTS,
+            check=_left_out(text),
+        )
+        for n, (make_photo, make_label, text) in BAD_PAIRS.items()
+    ),
+    # generate: every label map is read before the first is rendered
+    Case("generate/second-label-truncated", generate_second_label_bad, named=("b_bad.png", "truncated")),
+    # generate / export / paint on a run directory whose latest.json or generator spec is damaged
+    *(
+        Case(f"{command}/{n}", make(command), named=named, forbidden=("KeyError", "TypeError"))
+        for n, (make, named) in BAD_RUNS.items()
+        for command in ("generate", "export", "paint")
+    ),
+    # average: a damaged evals.jsonl names the file and line; --top must be positive
+    Case("average/evals-without-step", average_on('{"l1": 0.1}\n'), named=("evals.jsonl", "line 1", "'step'")),
+    Case("average/evals-not-json", average_on('{"step": 1, "l1": 0.1}\n{"step": 2,\n'), named=("evals.jsonl", "line 2")),
+    Case("average/evals-not-text", average_on(b"\xff\xfe\x00binary"), named=("evals.jsonl",)),
+    Case("average/evals-value-not-number", average_on('{"step": 1, "l1": "low"}\n'), named=("evals.jsonl", "'low'")),
+    Case("average/top-negative", average_on('{"step": 1, "l1": 0.1}\n', "--top", "-1"), named=("--top", "-1")),
+    Case("average/top-zero", average_on('{"step": 1, "l1": 0.1}\n', "--top", "0"), named=("--top", "got 0")),
+    # train --resume from a checkpoint that must not be loaded; the error never advises weights_only=False
+    Case(
+        "train/resume-pickle-with-code",
+        resume_from(lambda: _torch_file({"x": _Pickled()})),
+        named=("step_00000001.pt", "refused"),
+        forbidden=_NEVER,
+        subprocess=True,
+    ),
+    Case("train/resume-truncated", resume_from(lambda: truncated(_torch_file({"w": _zeros()}))), named=("step_00000001.pt",)),
+    Case("train/resume-missing-state", resume_from(None), named=("step_00000001.pt", "not found")),
+    Case("train/resume-latest-without-state", resume_from(None, '{"step": 1}'), named=("latest.json", "'state'")),
+    # train: a diverging run (BatchNorm running_var -> Inf while every loss stays finite) fails, naming the tensor
+    Case(
+        "train/diverges-at-lr-1e6",
+        train_with("train.phases[0].lr=1000000.0", "train.checkpoint_every=1", "train.image_every=0"),
+        named=("running_var", "is not finite"),
+        writes=("run/*",),
+        check=_last_good_checkpoint_kept,
+        slow=True,
+    ),
     # train: a bad count, interval or rate names its key before anything is written (all keys: tests/test_config.py)
     *(
         Case(f"train/{o.split('=')[0]}", train_with(o), named=(f"{o.split('=')[0]}: must be",))
@@ -441,7 +596,18 @@ CASES: list[Case] = [
     ),
     # convert-reference: unreadable or unsafe weight files; a pickle is refused without running it
     *(
-        Case(f"convert-reference/{n}", convert_reference_on(f, m), named=(f, text), forbidden=_NEVER)
+        Case(f"convert-reference/{n}", convert_reference_on(f, m), named=(f, text), forbidden=_NEVER, subprocess="code" in n)
         for n, (f, m, text) in BAD_WEIGHTS.items()
+    ),
+    Case(
+        "convert-reference/paintscape-generator-file",
+        convert_paintscape_file("generator"),
+        named=("g.safetensors", "already a paintscape generator file"),
+        forbidden=("num_downsampling",),
+    ),
+    Case(
+        "convert-reference/paintscape-training-checkpoint",
+        convert_paintscape_file("training"),
+        named=("step_00000001.pt", "a paintscape training checkpoint", "step_00000001.safetensors"),
     ),
 ]

@@ -12,6 +12,9 @@ pool when ``workers > 1``), runs the detectors of this package and writes to ``o
   kept members; the thresholds used;
 * ``contact_sheet.png`` and ``removed.html`` — what was removed and why (label | photo | reason).
 
+A pair that cannot be read, or whose photo and label do not belong together by ``check-data``'s
+rules (``unreadable`` / ``mismatched``), is left out of both selections with the reason.
+
 Every detector answers the same way: a list of ``(flag, reason)`` pairs for one pair (empty when
 it passes), which :class:`Flags` collects.
 """
@@ -47,7 +50,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["curate", "CurationResult", "SELECTION1_FLAGS", "SELECTION2_FLAGS"]
 
 # Flags that remove a pair from Selection I (and so from Selection II too).
-SELECTION1_FLAGS = ("unreadable", "speckle", "too_many_classes", "layout", "disagreement")
+SELECTION1_FLAGS = ("unreadable", "mismatched", "speckle", "too_many_classes", "layout", "disagreement")
 # Flags that remove a pair from Selection II only.
 SELECTION2_FLAGS = ("backlit", "underexposed", "overexposed", "duplicate")
 
@@ -97,7 +100,7 @@ def curate(
     flags = Flags(names)
     for m in measured:
         if m.error is not None:
-            flags.add(m.name, [("unreadable", f"unreadable: {m.error}")])
+            flags.add(m.name, [(m.error_flag, f"{m.error_flag}: {m.error}")])
         else:
             flags.add(m.name, label_reasons(m.scores, config) + exposure_reasons(m.scores, config))
     method = _score_disagreement(readable, root, config, segmenter, flags, progress)

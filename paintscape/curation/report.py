@@ -89,7 +89,7 @@ def write_removed_report(
     def picture(name: str) -> tuple[np.ndarray, np.ndarray] | None:
         if name not in pictures:
             try:
-                photo, label = load_pair(root, name, THUMBNAIL_SIZE)
+                photo, label = load_pair(root, name, THUMBNAIL_SIZE, check_sizes=False)  # show a mismatched pair too
             except (OSError, ValueError):
                 return None
             pictures[name] = (colorize(label), photo)

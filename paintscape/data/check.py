@@ -58,6 +58,26 @@ def _detail(exc: DataError, path: Path) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
+def pair_size_problem(
+    image_path: str | Path, photo_size: tuple[int, int], label_path: str | Path, label_size: tuple[int, ...]
+) -> Problem | None:
+    """Whether a readable photo of ``photo_size`` and a label of ``label_size`` (both H, W) belong together.
+
+    A photo at a multiple of its label's size (1024x768 for 512x384) is fine: the loader resizes it.
+    A different aspect ratio means the pair does not belong together; a smaller photo would be
+    upscaled into a blurry training target."""
+    (ph, pw), (lh, lw) = photo_size, label_size[:2]
+    name = Path(label_path).name
+    if ph * lw != pw * lh:
+        return Problem(str(image_path), f"size mismatch: photo is {pw}x{ph}, label {name} is {lw}x{lh} (WxH)")
+    if ph < lh:
+        return Problem(
+            str(image_path),
+            f"photo is {pw}x{ph}, smaller than its label {name} ({lw}x{lh}): it would be upscaled into a blurry training target",
+        )
+    return None
+
+
 def _check_pair(image_path: Path, label_path: Path) -> tuple[list[Problem], np.ndarray | None]:
     """The pair's problems, and its raw label values when it has none (for the class statistics)."""
     problems: list[Problem] = []
@@ -79,23 +99,10 @@ def _check_pair(image_path: Path, label_path: Path) -> tuple[list[Problem], np.n
         if bad:
             described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items()))
             problems.append(Problem(str(label_path), f"label ids outside 0..{NUM_CLASSES - 1}: {described}"))
-    if photo_size is not None and label is not None and photo_size != label.shape:
-        (ph, pw), (lh, lw) = photo_size, label.shape
-        # A photo at a multiple of its label's size (1024x768 for 512x384) is fine: the loader
-        # resizes it. A different aspect ratio means the pair does not belong together; a smaller
-        # photo would be upscaled into a blurry training target.
-        if ph * lw != pw * lh:
-            problems.append(
-                Problem(str(image_path), f"size mismatch: photo is {pw}x{ph}, label {label_path.name} is {lw}x{lh} (WxH)")
-            )
-        elif ph < lh:
-            problems.append(
-                Problem(
-                    str(image_path),
-                    f"photo is {pw}x{ph}, smaller than its label {label_path.name} ({lw}x{lh}): "
-                    "it would be upscaled into a blurry training target",
-                )
-            )
+    if photo_size is not None and label is not None:
+        mismatch = pair_size_problem(image_path, photo_size, label_path, label.shape)
+        if mismatch is not None:
+            problems.append(mismatch)
     return problems, (label if not problems else None)
 
 

@@ -13,6 +13,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from paintscape.data.dataset import LabelFolder
+from paintscape.data.io import read_image, read_label
 from paintscape.data.transforms import tensor_to_image
 from paintscape.inference.painter import Painter, StyleRequired
 from paintscape.io_atomic import atomic_save_image, atomic_write
@@ -59,6 +60,7 @@ def generate_folder(
         missing = [n for n in dataset.names if n not in (styles or {})]
         if missing:
             raise StyleRequired(f"this model has a style stream: {len(missing)} label maps have no reference photo in --style, e.g. {missing[:3]}")
+    check_inputs(dataset)
     out_dir = Path(out_dir)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate)
     written: list[Path] = []
@@ -82,6 +84,16 @@ def generate_folder(
     if bar is not None:
         bar.close()
     return written
+
+
+def check_inputs(dataset: LabelFolder) -> None:
+    """Read every label map and reference photo once before anything is rendered: a bad file is one
+    error naming it, and no output folder is left half written."""
+    for path in dataset.paths:
+        read_label(path)
+    for name in dataset.names:
+        if name in dataset.styles:
+            read_image(dataset.styles[name])
 
 
 def write_archive(files: Iterable[Path], root: str | Path, archive: str | Path) -> Path:

@@ -51,8 +51,8 @@ def convert_reference(
     ``num_upsampling_layers`` (SPADE, TSIT) when the tensors cannot tell it.
     """
     conv = converter(preset)
+    state = conv.read(path)  # its errors name the file and say what it is
     try:
-        state = conv.read(path)
         kwargs, notes = conv.kwargs_from_state(state, tuple(image_size), num_upsampling_layers=num_upsampling_layers)
     except ReferenceWeightsError as error:
         raise ReferenceWeightsError(f"{path}: {error} (is it a {preset} generator?)") from None
@@ -70,7 +70,10 @@ def convert_reference(
     elif encoder is not None or no_encoder:
         raise ValueError(f"{path}: not a VAE generator, so it has no style encoder; drop --encoder / --no-encoder")
     spec = GeneratorSpec(conv.family, kwargs, tuple(image_size), extra=extra)
-    generator = build_generator(spec)
+    try:
+        generator = build_generator(spec)
+    except (TypeError, ValueError) as exc:  # tensors that happen to carry the right first key, nothing more
+        raise ReferenceWeightsError(f"{path}: its tensors do not describe a {preset} generator ({exc})") from None
     try:
         conv.load_into(generator, state, None if encoder is None else conv.read(encoder))
     except ReferenceWeightsError as error:

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from paintscape.checkpoint import SPEC_KEY
+
 _BN_BOOKKEEPING = re.compile(r"(running_mean|running_var|num_batches_tracked)$")
 
 #: ``hint(reference key, its shape or None when the reference lacks the key)`` -> what to check.
@@ -57,9 +59,11 @@ def read_reference_state(path: str | os.PathLike, error: type[ReferenceWeightsEr
         from safetensors.torch import load_file
 
         try:
-            return strip_data_parallel(load_file(str(path)))
+            state = load_file(str(path))
         except (SafetensorError, OSError) as exc:
             raise error(f"{path}: not a readable .safetensors file, truncated or corrupt ({exc})") from None
+        _refuse_paintscape_file(path, _safetensors_metadata(path), error)
+        return strip_data_parallel(state)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -77,11 +81,33 @@ def read_reference_state(path: str | os.PathLike, error: type[ReferenceWeightsEr
         raise error(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({reason})") from None
     if not isinstance(state, Mapping):
         raise error(f"{path}: expected a state dict (name -> tensor), got {type(state).__name__}")
+    _refuse_paintscape_file(path, state, error)
     not_tensors = [key for key, value in state.items() if not isinstance(value, Tensor)]
     if not_tensors:
         key = not_tensors[0]
         raise error(f"{path}: expected a state dict (name -> tensor), but {key!r} holds a {type(state[key]).__name__}")
     return strip_data_parallel(state)
+
+
+def _safetensors_metadata(path: Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return handle.metadata() or {}
+
+
+def _refuse_paintscape_file(path: Path, contents: Mapping[str, Any], error: type[ReferenceWeightsError]) -> None:
+    """A file paintscape wrote is no reference checkpoint: say what it is instead of failing on its keys."""
+    if SPEC_KEY in contents:
+        raise error(
+            f"{path}: already a paintscape generator file, not a reference checkpoint: "
+            "use it as it is with paintscape generate / paint / export (no conversion needed)"
+        )
+    if {"networks", "spec", "step"} <= set(contents):
+        raise error(
+            f"{path}: a paintscape training checkpoint, not a reference checkpoint: its generator is "
+            f"{path.with_suffix('.safetensors').name} beside it, usable as it is with paintscape generate / paint"
+        )
 
 
 def convert_with_key_map(

@@ -54,11 +54,13 @@ def selected_metric(run_dir: Path) -> str:
 def best_checkpoints(run_dir: Path, top: int, by: str | None = None) -> list[Path]:
     """The ``top`` evaluated step checkpoints that still exist, best first by metric ``by`` (default:
     :func:`selected_metric`), from ``evals.jsonl`` (records of older versions read too)."""
+    if top < 1:
+        raise ValueError(f"--top must be at least 1 (the number of checkpoints to average), got {top}")
     log = run_dir / "evals.jsonl"
     if not log.is_file():
         raise CheckpointError(f"{log} not found: enable the evaluation hook (eval.every) to rank checkpoints")
     name = metric(by).name if by is not None else selected_metric(run_dir)
-    records = [read_record(json.loads(line)) for line in log.read_text().splitlines() if line.strip()]
+    records = read_evaluations(log)
     if not any(name in r for r in records):
         logged = sorted({k for r in records for k in r} - {"step"})
         raise CheckpointError(f"{log}: no evaluation logged {name}; it has {', '.join(logged) or 'nothing'} (average --by NAME)")
@@ -66,6 +68,30 @@ def best_checkpoints(run_dir: Path, top: int, by: str | None = None) -> list[Pat
     for record in records:
         path = run_dir / "checkpoints" / f"step_{record['step']:08d}.safetensors"
         if path.is_file() and name in record:
-            available.append((rank_key(name, float(record[name])), path))
+            value = record[name]
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise CheckpointError(f"{log}: step {record['step']}: {name} is {value!r}, not a number")
+            available.append((rank_key(name, float(value)), path))
     available.sort()
     return [p for _, p in available[:top]]
+
+
+def read_evaluations(log: Path) -> list[dict[str, object]]:
+    """The records of ``evals.jsonl``; a line that is not a JSON object with an integer ``step`` is
+    an error naming the file and the line (an edited or damaged log must not rank silently)."""
+    try:
+        lines = log.read_text().splitlines()
+    except UnicodeDecodeError as exc:
+        raise CheckpointError(f"{log}: not a text file ({exc})") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CheckpointError(f"{log}: line {number} is not JSON ({exc})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int) or isinstance(record["step"], bool):
+            raise CheckpointError(f"{log}: line {number} is not an evaluation record (an object with an integer 'step')")
+        records.append(read_record(record))
+    return records

@@ -19,7 +19,7 @@ import torch
 from paintscape.data.contact_sheet import contact_sheet
 from paintscape.data.dataset import PairedFolder
 from paintscape.data.transforms import tensor_to_image
-from paintscape.io_atomic import atomic_save_image
+from paintscape.io_atomic import atomic_save_image, atomic_write_text
 from paintscape.labels import colorize, one_hot
 from paintscape.models.base import Generator
 
@@ -27,13 +27,33 @@ from paintscape.models.base import Generator
 SAMPLE_SEED = 12345
 
 
+def drop_records_after(path: Path, step: int) -> None:
+    """Rewrite a ``.jsonl`` log without the records of steps after ``step`` (and a line cut short
+    by a kill): a resumed run logs those steps again, and each step must appear once."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] <= step:
+            kept.append(line + "\n")
+    atomic_write_text(path, "".join(kept))
+
+
 class TrainingLog:
     """``log.jsonl`` + TensorBoard under ``run_dir``; ``sample_pairs`` are the pairs drawn in the
-    sample grids. ``resume_step`` drops TensorBoard events written after it by the interrupted run."""
+    sample grids. ``resume_step`` drops what the interrupted run recorded after it (TensorBoard
+    events, ``log.jsonl`` and ``evals.jsonl`` records), since the resumed run records those steps again."""
 
     def __init__(self, run_dir: Path, sample_pairs: PairedFolder, tile_width: int, resume_step: int | None = None) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        if resume_step is not None:
+            for name in ("log.jsonl", "evals.jsonl"):
+                drop_records_after(run_dir / name, resume_step)
         self.run_dir = run_dir
         self.writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=resume_step)
         items = [sample_pairs[i] for i in range(len(sample_pairs))]

@@ -45,6 +45,7 @@ from paintscape.train.distributed import (
     init_distributed,
     shutdown_distributed,
 )
+from paintscape.train.divergence import TrainingDiverged, check_weights_finite
 from paintscape.train.evaluation import EvaluationHook
 from paintscape.train.logs import TrainingLog
 from paintscape.train.objectives.base import StepContext
@@ -54,9 +55,7 @@ from paintscape.train.state import TrainingState
 
 log = logging.getLogger("paintscape.train")
 
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is left untouched."""
+__all__ = ["Trainer", "TrainResult", "TrainingDiverged", "train"]
 
 
 @dataclass
@@ -274,6 +273,8 @@ class Trainer:
                     lrs = state.set_lr(plan.config.lr * lr_factor(state.step, self.total_steps, train.lr_decay_start))
                     state.train_mode()
                     last_terms = self.train_step(batch, weights)
+                    # before the EMA moves and anything is saved: a Inf running_var leaves the losses finite
+                    check_weights_finite({n: r.module for n, r in state.roles.items()}, self.info, state.step + 1, self.run_dir)
                     state.advance(plan.config.batch_size)
                     if bar is not None:
                         bar.update(1)
