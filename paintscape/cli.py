@@ -84,6 +84,14 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
 
+    p = sub.add_parser("distill", help="train a narrower student of a run's generator from the run (fast previews)")
+    p.add_argument("run", type=Path, help="the teacher's run directory")
+    p.add_argument("overrides", nargs="*", help="dotted overrides of the student's config, e.g. train.phases=[{batch_size: 4, lr: 0.0002, steps: 2000}]")
+    p.add_argument("--out", type=Path, required=True, help="the student's run directory")
+    p.add_argument("--width", type=float, default=0.25, help="channel widths x this (default 0.25)")
+    p.add_argument("--resume", action="store_true", help="continue the student run in --out from its latest checkpoint")
+    p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
+
     p = sub.add_parser("inspect", help="parameter counts, output sizes and GFLOPs of a config's networks")
     p.add_argument("config", type=Path)
     p.add_argument("overrides", nargs="*")
@@ -247,6 +255,21 @@ def run_train(args: argparse.Namespace) -> int:
     result = train(config, args.out, resume=args.resume, check_data=not args.skip_check)
     if result.steps and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
         print(f"trained {result.steps} steps ({result.images} images) in {result.seconds / 60:.1f} min; latest checkpoint in {args.out}")
+    return 0
+
+
+@command("distill")
+def run_distill(args: argparse.Namespace) -> int:
+    from paintscape.train.distill import record_student, student_config
+    from paintscape.train.trainer import train
+
+    config = student_config(args.run, args.width, args.overrides)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    if rank0:
+        record_student(args.run, args.out)  # the teacher's paint page then previews with it
+    result = train(config, args.out, resume=args.resume, check_data=not args.skip_check)
+    if result.steps and rank0:
+        print(f"distilled {result.steps} steps ({result.images} images) in {result.seconds / 60:.1f} min; student in {args.out}")
     return 0
 
 

@@ -3,4 +3,4 @@
 Importing this package registers them; ``base`` holds the contract (see its docstring).
 """
 
-from paintscape.train.objectives import gan  # noqa: F401
+from paintscape.train.objectives import distill, gan  # noqa: F401
