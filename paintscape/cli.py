@@ -143,6 +143,9 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--preview", type=Path, default=None,
+                   help="a fast model for the live renders while painting (default: the run's newest student of paintscape distill)")
+    p.add_argument("--no-preview", action="store_true", help="render everything with the full model")
 
 
 def _evaluation_commands(sub: argparse._SubParsersAction) -> None:
@@ -333,12 +336,20 @@ def run_quickstart(args: argparse.Namespace) -> int:
 @command("paint")
 def run_paint(args: argparse.Namespace) -> int:
     from paintscape.inference.painter import Painter
+    from paintscape.train.distill import find_student
     from paintscape.web.server import PaintServer
 
     painter = Painter.from_checkpoint(args.checkpoint, device=args.device)
     painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
-    server = PaintServer(painter, host=args.host, port=args.port)
+    preview = None
+    preview_path = None if args.no_preview else (args.preview or find_student(args.checkpoint))
+    if preview_path is not None:
+        preview = Painter.from_checkpoint(preview_path, device=args.device)
+        preview.precision = painter.precision
+    server = PaintServer(painter, host=args.host, port=args.port, preview=preview)
     print(f"paintscape paint: {server.url}  ({painter.size[1]}x{painter.size[0]}, {painter.device}); Ctrl+C stops")
+    if preview_path is not None:
+        print(f"live previews while painting: {preview_path}; Render: the full model")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
