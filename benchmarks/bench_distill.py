@@ -16,6 +16,7 @@ Prints one JSON line per (network, backend) and the markdown rows of docs/benchm
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import os
@@ -72,6 +73,7 @@ def main() -> None:
     parser.add_argument("--student", type=Path, default=None)
     parser.add_argument("--backends", nargs="+", default=["torch-fp32", "torch-bf16", "onnxruntime-fp32"],
                         choices=("torch-fp32", "torch-bf16", "onnxruntime-fp32"))
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] for the torch backends (onnxruntime runs on the CPU)")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--teacher-runs", type=int, default=None, help="rounds that include the teacher (default --runs)")
     args = parser.parse_args()
@@ -90,8 +92,14 @@ def main() -> None:
         styles = torch.rand(1, 3, *spec.image_size) * 2 - 1 if generator.uses_style else None
         for backend in args.backends:
             if backend.startswith("torch"):
-                painter = Painter(generator, spec, device="cpu", precision=backend.split("-")[1])
-                calls[name, backend] = lambda painter=painter, labels=labels, styles=styles: painter.render(labels, styles, [0])
+                painter = Painter(copy.deepcopy(generator), spec, device=args.device, precision=backend.split("-")[1])
+
+                def call(painter=painter, labels=labels, styles=styles):
+                    painter.render(labels, styles, [0])
+                    if painter.device.type == "cuda":
+                        torch.cuda.synchronize(painter.device)  # the render has finished, not just been queued
+
+                calls[name, backend] = call
             else:
                 import onnxruntime
 
@@ -104,31 +112,36 @@ def main() -> None:
         print(f"warm-up {key}", file=sys.stderr, flush=True)
         call()
     times: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
+    # CPU seconds of this process (all its threads) per render: what the render costs whatever else
+    # runs on the machine; on an idle machine with T threads, wall ~ CPU / T when they all keep busy.
+    cpu: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     teacher_runs = args.runs if args.teacher_runs is None else args.teacher_runs
     for round_ in range(args.runs):
         print(f"round {round_ + 1}/{args.runs}", file=sys.stderr, flush=True)
         for key, call in calls.items():
             if key[0] == "teacher" and round_ >= teacher_runs:
                 continue
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             call()
             times[key].append(time.perf_counter() - start)
+            cpu[key].append(time.process_time() - start_cpu)
     load = os.getloadavg()
     rows = []
     for (name, backend), seconds in times.items():
-        result = {"network": name, "backend": backend, **info[name], "size": list(nets[name][1].image_size),
+        device = args.device if backend.startswith("torch") else "cpu"
+        result = {"network": name, "backend": backend, "device": device, **info[name], "size": list(nets[name][1].image_size),
                   "seconds": [round(s, 3) for s in seconds], "median_s": round(statistics.median(seconds), 3),
-                  "min_s": round(min(seconds), 3), "max_s": round(max(seconds), 3), "torch_threads": torch.get_num_threads(),
+                  "min_s": round(min(seconds), 3), "median_cpu_s": round(statistics.median(cpu[name, backend]), 3), "max_s": round(max(seconds), 3), "torch_threads": torch.get_num_threads(),
                   "loadavg": [round(v, 2) for v in load], "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)}
         print(json.dumps(result))
         rows.append(result)
     height, width = nets["teacher"][1].image_size
-    print(f"\n| network | widths | params (M) | GFLOPs at {width}x{height} | backend | s / render (median, min-max, n) |", file=sys.stdout)
-    print("|---|---|---|---|---|---|")
+    print(f"\n| network | widths | params (M) | GFLOPs at {width}x{height} | backend | s / render (median, min-max, n) | CPU s / render |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
         widths = ", ".join(f"{k} {v}" for k, v in r["args"].items())
         print(f"| {r['network']} ({r['family']}) | {widths} | {r['parameters'] / 1e6:.2f} | {r['gflops']:.1f} | {r['backend']} | "
-              f"{r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}, {len(r['seconds'])}) |")
+              f"{r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}, {len(r['seconds'])}) | {r['median_cpu_s']:.3f} |")
     for name in info:
         if name != "teacher":
             print(f"\n{name}: GFLOPs = 1/{info['teacher']['gflops'] / info[name]['gflops']:.1f} of the teacher's", end="")
