@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--student", type=Path, default=None)
     parser.add_argument("--backends", nargs="+", default=["torch-fp32", "torch-bf16", "onnxruntime-fp32"],
                         choices=("torch-fp32", "torch-bf16", "onnxruntime-fp32"))
+    parser.add_argument("--teacher-backends", nargs="+", default=None, help="the teacher's backends (default --backends)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] for the torch backends (onnxruntime runs on the CPU)")
     parser.add_argument("--runs", type=int, default=5, help="timed rounds (default 5)")
     parser.add_argument("--teacher-runs", type=int, default=None, help="rounds that include the teacher (default --runs)")
@@ -90,7 +91,7 @@ def main() -> None:
                       "parameters": sum(p.numel() for p in generator.parameters()), "gflops": round(gflops(generator, spec), 2)}
         labels = torch.randint(0, generator.num_classes, (1, *spec.image_size), generator=torch.Generator().manual_seed(1))
         styles = torch.rand(1, 3, *spec.image_size) * 2 - 1 if generator.uses_style else None
-        for backend in args.backends:
+        for backend in (args.teacher_backends or args.backends) if name == "teacher" else args.backends:
             if backend.startswith("torch"):
                 painter = Painter(copy.deepcopy(generator), spec, device=args.device, precision=backend.split("-")[1])
 

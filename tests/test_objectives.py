@@ -18,6 +18,9 @@ from paintscape.train.trainer import train
 #: Per registered objective: the tiny config's family and overrides it trains with here.
 TINY_OBJECTIVES = {
     "gan": ("spade", ["model.generator.args.use_vae=true"]),
+    # {teacher}: a tiny SPADE run trained first (the distill_teacher fixture)
+    "distill": ("spade", ["distill.teacher={teacher}", "model.generator.args.base_channels=4", "model.generator.args.hidden_channels=8",
+                          "loss.weights={adv: 1.0, feat: 10.0, l1: 10.0, distill: 10.0}"]),
 }
 
 
@@ -31,9 +34,19 @@ def test_every_registered_objective_has_a_tiny_config():
     assert all(entry["description"] for entry in OBJECTIVES.entries())
 
 
+@pytest.fixture(scope="module")
+def distill_teacher(data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("teacher") / "run"
+    train(tiny_config(data, "train.phases[0].steps=1"), run, progress=False)
+    return run
+
+
 @pytest.mark.parametrize("name", sorted(TINY_OBJECTIVES))
-def test_objective_trains_checkpoints_every_role_and_resumes(name, data, tmp_path):
+def test_objective_trains_checkpoints_every_role_and_resumes(name, data, tmp_path, request):
     family, overrides = TINY_OBJECTIVES[name]
+    if any("{teacher}" in o for o in overrides):
+        teacher = str(request.getfixturevalue("distill_teacher"))
+        overrides = [o.replace("{teacher}", teacher) for o in overrides]
     config = tiny_config(data, f"loss.objective={name}", "train.phases[0].steps=2", *overrides, family=family)
     objective = OBJECTIVES.build(name, config=config)
     roles = objective.roles()
@@ -100,5 +113,5 @@ def test_frozen_restores_each_parameter_flag():
 
 
 def test_unknown_objective_names_the_valid_ones(data, tmp_path):
-    with pytest.raises(ValueError, match="unknown training objective 'diffusion'; valid names: gan"):
+    with pytest.raises(ValueError, match="unknown training objective 'diffusion'; valid names: (gan, distill|distill, gan)$"):
         train(tiny_config(data, "loss.objective=diffusion"), tmp_path / "run", progress=False)
