@@ -87,6 +87,14 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
     p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
 
+    p = sub.add_parser("distill", help="train a narrower student of a run's generator from the run (fast previews)")
+    p.add_argument("run", type=Path, help="the teacher's run directory")
+    p.add_argument("overrides", nargs="*", help="dotted overrides of the student's config, e.g. train.phases=[{batch_size: 4, lr: 0.0002, steps: 2000}]")
+    p.add_argument("--out", type=Path, required=True, help="the student's run directory")
+    p.add_argument("--width", type=float, default=0.25, help="channel widths x this (default 0.25)")
+    p.add_argument("--resume", action="store_true", help="continue the student run in --out from its latest checkpoint")
+    p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
+
     p = sub.add_parser("inspect", help="parameter counts, output sizes and GFLOPs of a config's networks")
     p.add_argument("config", type=Path)
     p.add_argument("overrides", nargs="*")
@@ -136,6 +144,9 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--device", default="auto")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
+    p.add_argument("--preview", type=Path, default=None,
+                   help="a fast model for the live renders while painting (default: the run's newest student of paintscape distill)")
+    p.add_argument("--no-preview", action="store_true", help="render everything with the full model")
     _sampling_arguments(p)
     p.add_argument("--live-steps", type=int, default=None, help="diffusion: sampling steps of live renders while painting (default: a quarter of --steps, at least 2)")
 
@@ -308,6 +319,21 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("distill")
+def run_distill(args: argparse.Namespace) -> int:
+    from paintscape.train.distill import record_student, student_config
+    from paintscape.train.trainer import train
+
+    config = student_config(args.run, args.width, args.overrides)
+    rank0 = int(os.environ.get("RANK", "0")) == 0
+    if rank0:
+        record_student(args.run, args.out)  # the teacher's paint page then previews with it
+    result = train(config, args.out, resume=args.resume, check_data=not args.skip_check)
+    if result.steps and rank0:
+        print(f"distilled {result.steps} steps ({result.images} images) in {result.seconds / 60:.1f} min; student in {args.out}")
+    return 0
+
+
 @command("inspect")
 def run_inspect(args: argparse.Namespace) -> int:
     from paintscape.config import load_config
@@ -369,13 +395,21 @@ def run_quickstart(args: argparse.Namespace) -> int:
 @command("paint")
 def run_paint(args: argparse.Namespace) -> int:
     from paintscape.inference.painter import Painter
+    from paintscape.train.distill import find_student
     from paintscape.web.server import PaintServer
 
     painter = Painter.from_checkpoint(args.checkpoint, device=args.device, priors=args.priors)
     painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
     _set_sampling(painter, args)
-    server = PaintServer(painter, host=args.host, port=args.port, live_steps=args.live_steps)
+    preview = None
+    preview_path = None if args.no_preview else (args.preview or find_student(args.checkpoint))
+    if preview_path is not None:
+        preview = Painter.from_checkpoint(preview_path, device=args.device)
+        preview.precision = painter.precision
+    server = PaintServer(painter, host=args.host, port=args.port, live_steps=args.live_steps, preview=preview)
     print(f"paintscape paint: {server.url}  ({painter.size[1]}x{painter.size[0]}, {painter.device}); Ctrl+C stops")
+    if preview_path is not None:
+        print(f"live previews while painting: {preview_path}; Render: the full model")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

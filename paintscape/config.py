@@ -230,12 +230,22 @@ class EvalConfig(Checked):
 
 
 @dataclass(frozen=True)
+class DistillConfig(Checked):
+    """``loss.objective: distill`` (``paintscape distill``): the teacher the student learns from."""
+
+    teacher: str | None = None  # the teacher's run directory (its generator file and discriminator)
+    # the teacher's discriminator starts the student's (else a fresh one of model.discriminator)
+    teacher_discriminator: bool = True
+
+
+@dataclass(frozen=True)
 class Config(Checked):
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    distill: DistillConfig = DistillConfig()
 
 
 # --- conversion -------------------------------------------------------------------------------

@@ -24,6 +24,9 @@ TINY_OBJECTIVES = {
     "oasis": ("oasis", []),
     # the tiny test base of tests/generator_files.py (a 16x32 base trained from scratch, no download)
     "diffusion": ("controlnet", [f"model.generator.args={json.dumps({k: v for k, v in TINY_ARGS['controlnet'].items() if k != 'image_size'})}"]),
+    # {teacher}: a tiny SPADE run trained first (the distill_teacher fixture)
+    "distill": ("spade", ["distill.teacher={teacher}", "model.generator.args.base_channels=4", "model.generator.args.hidden_channels=8",
+                          "loss.weights={adv: 1.0, feat: 10.0, l1: 10.0, distill: 10.0}"]),
 }
 
 
@@ -37,9 +40,19 @@ def test_every_registered_objective_has_a_tiny_config():
     assert all(entry["description"] for entry in OBJECTIVES.entries())
 
 
+@pytest.fixture(scope="module")
+def distill_teacher(data, tmp_path_factory):
+    run = tmp_path_factory.mktemp("teacher") / "run"
+    train(tiny_config(data, "train.phases[0].steps=1"), run, progress=False)
+    return run
+
+
 @pytest.mark.parametrize("name", sorted(TINY_OBJECTIVES))
-def test_objective_trains_checkpoints_every_role_and_resumes(name, data, tmp_path):
+def test_objective_trains_checkpoints_every_role_and_resumes(name, data, tmp_path, request):
     family, overrides = TINY_OBJECTIVES[name]
+    if any("{teacher}" in o for o in overrides):
+        teacher = str(request.getfixturevalue("distill_teacher"))
+        overrides = [o.replace("{teacher}", teacher) for o in overrides]
     config = tiny_config(data, f"loss.objective={name}", "train.phases[0].steps=2", *overrides, family=family)
     objective = OBJECTIVES.build(name, config=config)
     roles = objective.roles()
@@ -106,7 +119,7 @@ def test_frozen_restores_each_parameter_flag():
 
 
 def test_unknown_objective_names_the_valid_ones(data, tmp_path):
-    with pytest.raises(ValueError, match="unknown training objective 'difusion'; valid names: diffusion, gan"):
+    with pytest.raises(ValueError, match="unknown training objective 'difusion'; valid names: diffusion, distill, gan, oasis"):
         train(tiny_config(data, "loss.objective=difusion"), tmp_path / "run", progress=False)
 
 

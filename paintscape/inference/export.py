@@ -50,7 +50,12 @@ def example_inputs(generator: Generator, size: tuple[int, int], batch: int = 1, 
 
 def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dict[str, Any]:
     generator, spec = load_generator(checkpoint, device="cpu")
-    size = spec.image_size
+    names = export_generator_onnx(generator, spec.image_size, out, opset=opset)
+    return {"inputs": names, "size": spec.image_size, "spec": spec}
+
+
+def export_generator_onnx(generator: Generator, size: tuple[int, int], out: str | Path, opset: int = 17) -> list[str]:
+    """Write ``generator`` (in eval mode) as an ONNX graph rendering ``size``; returns its input names."""
     wrapper = _ExportWrapper(generator).eval()
     names, inputs = example_inputs(generator, size)
     buffer = io.BytesIO()
@@ -63,4 +68,4 @@ def export_onnx(checkpoint: str | Path, out: str | Path, opset: int = 17) -> dic
             dynamic_axes={n: {0: "batch"} for n in [*names, "image"]}, dynamo=False,
         )
     atomic_write_bytes(out, buffer.getvalue())
-    return {"inputs": names, "size": size, "spec": spec}
+    return names

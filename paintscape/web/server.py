@@ -9,7 +9,7 @@ Standard library only (``http.server``). The server
   ``/../x`` and ``/static/../../x`` are plain 404s);
 * answers ``GET /api/info`` (model size, classes, style needs, device, a diffusion model's steps),
   ``GET /api/progress`` (a diffusion render's step while it samples),
-  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed, steps] -> PNG photo),
+  ``POST /api/render`` (label map PNG of class ids [+ style photo, seed, steps, quality] -> PNG photo),
   ``POST /api/decode-label`` (any label map the dataset readers accept -> class ids at the model size) and
   ``POST /api/resample`` (label map, region mask and the photo shown -> the photo with new noise inside
   the region, for models with per-pixel noise such as OASIS);
@@ -21,7 +21,10 @@ Standard library only (``http.server``). The server
   listen backlog of :data:`LISTEN_BACKLOG`, not in new threads), decodes one upload at a time and
   renders one request at a time (one model, one lock), so memory stays bounded however many
   requests arrive at once;
-* keeps the last label map it rendered in :attr:`PaintServer.last_label` (tests read it).
+* keeps the last label map it rendered in :attr:`PaintServer.last_label` (tests read it);
+* with a ``preview`` painter (a distilled student of the model, ``paintscape distill``), renders
+  requests with ``quality=preview`` (the page's live renders during painting) with it, the others
+  with the full model; each answer says which rendered it and how long it took.
 
 Requests from other web sites are refused (``Origin`` must match ``Host``; ``Origin: null``, sent by
 sandboxed frames and ``file:`` pages, is refused too), and when bound to a loopback address only
@@ -261,11 +264,15 @@ class PaintServer:
         max_pixels: int | None = None,
         workers: int = WORKERS,
         live_steps: int | None = None,
+        preview: Painter | None = None,
     ) -> None:
         self.painter = painter
         if live_steps is not None and not painter.iterative:
             raise ValueError(f"--live-steps: the {painter.spec.family} model renders in one pass, not in steps")
         self.sampler = DiffusionProgress(painter, live_steps) if painter.iterative else None
+        self.preview = preview
+        if preview is not None and tuple(preview.size) != tuple(painter.size):
+            raise ValueError(f"the preview model renders {preview.size[1]}x{preview.size[0]}, the model {painter.size[1]}x{painter.size[0]}; they must match")
         self.max_upload_bytes = max_upload_bytes
         self.max_pixels = max_pixels if max_pixels is not None else pixel_limit(PAINT_MAX_PIXELS)
         if self.max_pixels < 1:
@@ -277,6 +284,7 @@ class PaintServer:
         self._decoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="paintscape-decode")
         self.last_label: np.ndarray | None = None  # (H, W) uint8 at the model size: the last label map rendered
         self.last_seed: int | None = None
+        self.last_quality: str | None = None  # "preview" or "full": which model rendered last
         self.renders = 0
         self._thread: threading.Thread | None = None
         handler = type("Handler", (_Handler,), {"app": self})
@@ -342,6 +350,8 @@ class PaintServer:
             "max_pixels": self.max_pixels,
             # a diffusion model: steps of a full and of a live render (the page polls /api/progress)
             "sampler": self.sampler.info() if self.sampler else None,
+            "preview": None if self.preview is None else {"model": self.preview.spec.family, "parameters": _parameters(self.preview)},
+            "parameters": _parameters(painter),
         }
 
     def decode_label(self, data: bytes, source: str) -> dict[str, Any]:
@@ -364,11 +374,19 @@ class PaintServer:
     def _decode_photo(self, data: bytes, source: str) -> np.ndarray:
         return resize_image(decode_photo_bytes(data, source, self.max_pixels), self.painter.size)
 
-    def render(self, label_png: bytes, style: bytes | None, seed: int, steps: int | None = None) -> tuple[bytes, float]:
-        """Label map PNG (+ style photo bytes) -> (photo PNG bytes, seconds spent rendering).
-        ``steps``: a diffusion model's sampling steps for this render (default: the painter's)."""
+    def render(
+        self, label_png: bytes, style: bytes | None, seed: int, steps: int | None = None, quality: str = "full"
+    ) -> tuple[bytes, float, str]:
+        """Label map PNG (+ style photo bytes) -> (photo PNG bytes, seconds spent rendering, quality).
+
+        ``steps``: a diffusion model's sampling steps for this render (default: the painter's).
+        ``quality="preview"`` renders with the preview model when there is one; the quality returned
+        says which model did ("preview" or "full")."""
         if steps is not None and self.sampler is None:
             raise RequestError(HTTPStatus.BAD_REQUEST, f"steps: the {self.painter.spec.family} model renders in one pass")
+        if quality not in ("preview", "full"):
+            raise RequestError(HTTPStatus.BAD_REQUEST, f"quality must be preview or full, got {quality[:40]!r}")
+        painter = self.preview if quality == "preview" and self.preview is not None else self.painter
         label = self._decoder.submit(self._decode_label, label_png, "label map").result()[1]
         photo = self._decoder.submit(self._decode_photo, style, "style photo").result() if style else None
         if self.painter.uses_style and photo is None:
@@ -378,17 +396,23 @@ class PaintServer:
         with self.render_lock:
             self.last_label = label
             self.last_seed = seed
+            self.last_quality = "preview" if painter is self.preview else "full"
             start = time.perf_counter()
             try:
-                if self.sampler is None:
-                    image = self.painter(label, style=photo, seed=seed)
+                if self.sampler is None or painter is not self.painter:
+                    image = painter(label, style=photo, seed=seed)
                 else:
                     image = self.sampler.render(label, photo, seed, steps)
             except (StyleRequired, StyleRefused, LabelError) as exc:
                 raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
             seconds = time.perf_counter() - start
             self.renders += 1
-        return encode_png(image), seconds
+            used = self.last_quality
+        return encode_png(image), seconds, used
+
+
+def _parameters(painter: Painter) -> int:
+    return sum(p.numel() for p in painter.generator.parameters())
 
 
     def resample(self, label_png: bytes, mask_png: bytes, base: bytes | None, seed: int, region_seed: int) -> tuple[bytes, float]:
@@ -589,6 +613,7 @@ class _Handler(BaseHTTPRequestHandler):
             seed = parse_seed(fields.get("seed", b"").decode("utf-8", "replace"))
             steps = parse_steps(fields.get("steps", b"").decode("utf-8", "replace"))
             want_json = fields.get("response", b"").decode("ascii", "replace") == "json"
+            quality = fields.get("quality", b"full").decode("ascii", "replace") or "full"
         elif content_type.startswith("application/json"):
             try:
                 payload = json.loads(body)
@@ -601,6 +626,7 @@ class _Handler(BaseHTTPRequestHandler):
             seed = parse_seed(payload.get("seed"))
             steps = parse_steps(payload.get("steps"))
             want_json = payload.get("response") == "json"
+            quality = str(payload.get("quality") or "full")
         else:
             raise RequestError(
                 HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
@@ -608,12 +634,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if label is None:
             raise RequestError(HTTPStatus.BAD_REQUEST, "missing the 'label' field: a PNG of class ids")
-        png, seconds = self.app.render(label, style, seed, steps)
+        png, seconds, used = self.app.render(label, style, seed, steps, quality)
         if want_json:
             image = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-            self._json(HTTPStatus.OK, {"image": image, "seed": seed, "seconds": round(seconds, 4)})
+            self._json(HTTPStatus.OK, {"image": image, "seed": seed, "seconds": round(seconds, 4), "quality": used})
         else:
-            self._send(HTTPStatus.OK, png, "image/png", {"X-Seed": str(seed), "X-Render-Seconds": f"{seconds:.4f}"})
+            headers = {"X-Seed": str(seed), "X-Render-Seconds": f"{seconds:.4f}", "X-Render-Quality": used}
+            self._send(HTTPStatus.OK, png, "image/png", headers)
 
     def _resample(self, body: bytes) -> None:
         """JSON: base64 ``label`` (PNG of ids), ``mask`` (PNG, nonzero inside the region), ``base`` (the

@@ -4,4 +4,4 @@ Importing this package registers them; ``base`` holds the contract (see its docs
 ``diffusion`` imports no diffusers until its generator is built.
 """
 
-from paintscape.train.objectives import diffusion, gan, oasis  # noqa: F401
+from paintscape.train.objectives import diffusion, distill, gan, oasis  # noqa: F401

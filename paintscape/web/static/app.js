@@ -27,7 +27,7 @@
     styleURL: null,
     busy: false,
     pending: false,
-    liveRender: false, // the next render comes from live painting
+    pendingQuality: "preview", // what the queued render is: "full" when Render was pressed meanwhile
     liveTimer: null,
     photoURL: null,
     renders: 0,
@@ -235,6 +235,9 @@
     if (!state.stroke) return;
     const point = eventPoint(event);
     strokeTo(point.x, point.y);
+    // With a fast preview model the photo follows the brush: one render at a time, the newest
+    // ids queued behind it (render() coalesces).
+    if ($("live").checked && state.info.preview) render("preview");
   }
 
   function onPointerUp(event) {
@@ -473,19 +476,22 @@
     if (state.liveTimer !== null) clearTimeout(state.liveTimer);
     state.liveTimer = setTimeout(() => {
       state.liveTimer = null;
-      state.liveRender = true; // a diffusion model samples live renders in fewer steps
-      render();
+      render("preview");
     }, LIVE_DELAY_MS);
     updateActivity();
   }
 
-  async function render() {
+  // quality "preview": the live render while painting, by the preview model (a distilled student)
+  // when the server has one; "full": the Render button, by the full model.
+  async function render(quality = "full") {
     if (state.liveTimer !== null) {
       clearTimeout(state.liveTimer);
       state.liveTimer = null;
     }
     if (!state.ids) return;
     if (state.busy) {
+      if (!state.pending) state.pendingQuality = quality;
+      else if (quality === "full") state.pendingQuality = "full";
       state.pending = true; // render again with the newest ids once this one is back
       updateActivity();
       return;
@@ -506,7 +512,8 @@
       form.append("label", await encodeLabelPNG(), "label.png");
       if (state.styleFile) form.append("style", state.styleFile, state.styleFile.name);
       form.append("seed", String(seed));
-      const stopWatching = watchSampling(form);
+      form.append("quality", quality);
+      const stopWatching = watchSampling(form, quality === "preview"); // a diffusion model samples live renders in fewer steps
       const response = await fetch("/api/render", { method: "POST", body: form }).finally(stopWatching);
       if (!response.ok) throw new Error(await errorMessage(response));
       const blob = await response.blob();
@@ -523,6 +530,8 @@
       photo.dataset.renders = String(state.renders);
       photo.dataset.revision = String(revision);
       photo.dataset.seed = String(seed);
+      const used = response.headers.get("X-Render-Quality") || "full";
+      photo.dataset.quality = used;
       $("photo-empty").hidden = true;
       const link = $("download-photo");
       link.href = url;
@@ -530,7 +539,9 @@
       link.classList.remove("disabled");
       const model = Number(response.headers.get("X-Render-Seconds") || 0);
       const total = (performance.now() - started) / 1000;
-      setStatus(`seed ${seed} · model ${model.toFixed(2)} s · round trip ${total.toFixed(2)} s`);
+      photo.dataset.seconds = String(model);
+      const which = used === "preview" ? "preview (student)" : state.info.preview ? "full model" : "model";
+      setStatus(`seed ${seed} · ${which} ${model.toFixed(2)} s · round trip ${total.toFixed(2)} s`);
       hideError();
     } catch (error) {
       showError(error.message || String(error));
@@ -539,7 +550,7 @@
       state.busy = false;
       if (state.pending) {
         state.pending = false;
-        render();
+        render(state.pendingQuality);
       } else {
         updateActivity();
       }
@@ -548,9 +559,7 @@
 
   // ---- diffusion models: live renders in fewer steps, the sampling step while a render runs ------
 
-  function watchSampling(form) {
-    const live = state.liveRender;
-    state.liveRender = false;
+  function watchSampling(form, live) {
     const sampler = state.info.sampler;
     if (!sampler) return () => {};
     form.append("steps", String(live ? sampler.live_steps : sampler.steps));
