@@ -41,13 +41,13 @@ def family_overrides(
         "data.workers=0",
     ]
     if family == "spade":
-        return "configs/spade_tiny.yaml", common + [
+        return "paintscape/configs/spade_tiny.yaml", common + [
             f"model.generator.args={{base_channels: 64, norm: syncbatch, use_vae: false, extra_label_channels: {extra_label_channels}}}",
             f"model.discriminator.args={{num_scales: 2, num_layers: 4, extra_label_channels: {extra_label_channels}}}",
             "loss.weights={adv: 1.0, feat: 10.0, vgg: 10.0}",
         ]
     if family == "pix2pix":
-        return "configs/pix2pix_tiny.yaml", common + [
+        return "paintscape/configs/pix2pix_tiny.yaml", common + [
             "model.generator.args={base_channels: 64, norm: batch, dropout: 0.5}",
             "model.discriminator.args={base_channels: 64, num_layers: 3, norm: batch}",
             "loss.weights={adv: 1.0, l1: 100.0}",

@@ -70,7 +70,7 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--out", type=Path, required=True, help="folder for selection1.txt, selection2.txt, findings.json, removed.html")
     p.add_argument("--segmenter", type=Path, default=None, help="trained segmenter folder: judge label/photo agreement with it")
-    p.add_argument("--config", type=Path, default=None, help="thresholds YAML (default: built-in, see configs/curate.yaml)")
+    p.add_argument("--config", type=Path, default=None, help="thresholds YAML (default: built-in, see paintscape/configs/curate.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="threshold override, e.g. --set keep_per_group=3 (repeatable)")
     p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
 
@@ -78,7 +78,7 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
 def _training_commands(sub: argparse._SubParsersAction) -> None:
     """The training and what it produces."""
     p = sub.add_parser("train", help="train a model from a YAML config (torchrun for several GPUs)")
-    p.add_argument("config", type=Path, help="YAML config, e.g. configs/spade.yaml")
+    p.add_argument("config", type=Path, help="YAML config, e.g. paintscape/configs/spade.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.phases[0].epochs=40 data.root=data/x")
     p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, logs, samples)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")

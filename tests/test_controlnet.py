@@ -131,7 +131,7 @@ def test_without_diffusers_building_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "diffusers", None)  # as if it were not installed
     with pytest.raises(MissingExtra, match=re.escape(INSTALL_HINT)):
         build()
-    assert main(["inspect", str(REPO / "configs" / "controlnet_tiny.yaml")]) == 2
+    assert main(["inspect", str(REPO / "paintscape" / "configs" / "controlnet_tiny.yaml")]) == 2
     assert (
         capsys.readouterr().err.splitlines()[0] == f"paintscape inspect: error: {INSTALL_HINT} (no module 'diffusers')"
     )
@@ -285,7 +285,7 @@ def test_missing_or_incomplete_base_folder_is_one_line(base_folder, tmp_path, ca
     missing = "vae weights (*.safetensors), text_encoder/config.json, tokenizer/, scheduler/scheduler_config.json"
     with pytest.raises(FileNotFoundError, match=re.escape(f"is incomplete (missing {missing})")):
         GENERATORS.build("controlnet", base=str(partial), **{**BASE_ARGS, "image_size": SIZE})
-    config = REPO / "configs" / "controlnet.yaml"
+    config = REPO / "paintscape" / "configs" / "controlnet.yaml"
     assert main(["inspect", str(config), f"model.generator.args.base={tmp_path / 'sd15'}"]) == 2
     assert f"base folder '{tmp_path / 'sd15'}' not found" in capsys.readouterr().err.splitlines()[0]
 
