@@ -9,7 +9,7 @@ from paintscape.cli import main
 def test_train_segmenter_generate_evaluate_select(tmp_path, capsys):
     data = make_data(tmp_path / "data", count=6)
     seg = tmp_path / "seg"
-    assert main(["train-segmenter", str(data), "--out", str(seg), "--size", "tiny", "--steps", "3", "--batch-size", "2", "--device", "cpu"]) == 0
+    assert main(["train-segmenter", str(data), "--out", str(seg), "--variant", "tiny", "--steps", "3", "--batch-size", "2", "--device", "cpu"]) == 0
     assert (seg / "training.json").is_file()
     ckpt = tiny_generator_file(tmp_path / "g.safetensors")
     for seed in ("0", "1"):

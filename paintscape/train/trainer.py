@@ -65,6 +65,8 @@ class TrainResult:
     seconds: float
     last_checkpoint: Path | None
     last_terms: dict[str, float]
+    first_step: int = 0  # the step it started from (> 0 when resumed); steps - first_step were trained now
+    total_steps: int = 0  # the schedule's length
 
 
 class Trainer:
@@ -247,6 +249,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         self.setup()
         state, train = self.state, self.config.train
+        first_step = state.step
         start_time = time.time()
         last_terms: dict[str, float] = {}
         last_checkpoint = None
@@ -281,7 +284,7 @@ class Trainer:
             if self.log is not None:
                 self.log.close()
         shutdown_distributed()
-        return TrainResult(self.run_dir, state.step, state.images_seen, time.time() - start_time, last_checkpoint, last_terms)
+        return TrainResult(self.run_dir, state.step, state.images_seen, time.time() - start_time, last_checkpoint, last_terms, first_step, self.total_steps)
 
     def _after_step(self, plan: PhasePlan, terms: dict[str, float], lrs: dict[str, float]) -> None:
         """Log, dump samples and evaluate when due (rank 0)."""
