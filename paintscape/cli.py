@@ -353,8 +353,14 @@ def run_generate(args: argparse.Namespace) -> int:
     painter = Painter.from_checkpoint(args.checkpoint, device=device)
     painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
     styles = read_style_map(args.style, args.style_root) if args.style else None
-    written = generate_folder(painter, args.labels, args.out, styles, samples=args.samples, seed=args.seed, batch_size=args.batch_size)
+    written = generate_folder(painter, args.labels, args.out, styles, samples=args.samples, seed=args.seed, batch_size=args.batch_size,
+                              suffix=f".{args.format}")
     print(f"wrote {len(written)} photos at {painter.size[1]}x{painter.size[0]} to {args.out}")
+    if args.gallery:
+        from paintscape.data.io import LABEL_SUFFIXES, list_stems
+        from paintscape.inference.gallery import write_gallery
+
+        print(f"gallery: {write_gallery(args.out, written, list_stems(args.labels, LABEL_SUFFIXES), styles)}")
     if args.archive:
         write_archive(written, args.out, args.archive)
         print(f"archive: {args.archive}")

@@ -68,6 +68,13 @@ class Painter:
         generator, spec = load_generator(path, device=device)
         return cls(generator, spec, device, precision)
 
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str = "auto", precision: str = "fp32", revision: str = "main") -> Painter:
+        """A run directory, a generator file, a folder with one, or a Hugging Face id in the local cache (no download)."""
+        from paintscape.inference.pretrained import resolve_pretrained
+
+        return cls.from_checkpoint(resolve_pretrained(name_or_path, revision), device=device, precision=precision)
+
     @property
     def uses_style(self) -> bool:
         return self.generator.uses_style
@@ -113,8 +120,31 @@ class Painter:
     def prepare_style(self, style: Any) -> Tensor:
         return image_to_tensor(resize_image(_as_photo(style), self.size))
 
-    def __call__(self, label: Any, style: Any = None, seed: int = 0) -> Image.Image:
-        """One label map (array, PIL image or path) -> a PIL photo at the model's size."""
+    def __call__(self, label: Any, style: Any = None, seed: int = 0, batch_size: int = 8) -> Image.Image | list[Image.Image]:
+        """One label map (array, PIL image or path) -> a PIL photo at the model's size.
+
+        A list of label maps (with a list of styles, or none) -> a list of photos, rendered
+        ``batch_size`` at a time; map ``i`` uses seed ``seed + i``, so ``painter(maps)[i]`` equals
+        ``painter(maps[i], seed=seed + i)``.
+        """
+        if isinstance(label, list | tuple):
+            return self.paint_many(label, style, seed=seed, batch_size=batch_size)
         labels = self.prepare_label(label)[None]
         styles = self.prepare_style(style)[None] if style is not None else None
         return Image.fromarray(tensor_to_image(self.render(labels, styles, [seed])[0]))
+
+    def paint_many(self, labels: list | tuple, styles: list | tuple | None = None, seed: int = 0, batch_size: int = 8) -> list[Image.Image]:
+        """Label maps -> photos, batched; see :meth:`__call__`."""
+        if styles is not None and (not isinstance(styles, list | tuple) or len(styles) != len(labels)):
+            raise ValueError(f"give one style photo per label map: {len(labels)} label maps, styles {type(styles).__name__}"
+                             f"{' of ' + str(len(styles)) if isinstance(styles, list | tuple) else ''}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        photos: list[Image.Image] = []
+        for start in range(0, len(labels), batch_size):
+            chunk = range(start, min(start + batch_size, len(labels)))
+            batch = torch.stack([self.prepare_label(labels[i]) for i in chunk])
+            style_batch = torch.stack([self.prepare_style(styles[i]) for i in chunk]) if styles is not None else None
+            out = self.render(batch, style_batch, [seed + i for i in chunk])
+            photos += [Image.fromarray(tensor_to_image(photo)) for photo in out]
+        return photos
