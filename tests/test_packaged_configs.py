@@ -72,9 +72,8 @@ def test_unknown_keys_and_list_typos_suggest_the_key():
 
 
 def test_unknown_families_suggest_the_name():
-    from paintscape.registry import GENERATORS
-
     import paintscape.models  # noqa: F401  (fills the registry)
+    from paintscape.registry import GENERATORS
 
     with pytest.raises(ValueError, match=r"unknown generator 'spad' \(did you mean 'spade'\?\)"):
         GENERATORS.entry("spad")
