@@ -193,7 +193,7 @@ def _evaluation_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inception", type=Path, default=None, help="pt_inception-2015-12-05-6726825d.pth (FID, KID)")
     p.add_argument("--aesthetic", type=Path, default=None, help="LAION aesthetic MLP .pth (with --aesthetic-clip)")
     p.add_argument("--aesthetic-clip", type=Path, default=None, help="local CLIP ViT-L/14 folder for the aesthetic MLP")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default: GENERATED/../report)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: GENERATED_report beside the evaluated folder)")
     p.add_argument("--cache", type=Path, default=None, help="folder for cached real-image statistics")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--batch-size", type=int, default=16, help="photos per forward pass")
@@ -417,14 +417,18 @@ def run_paint(args: argparse.Namespace) -> int:
 @command("evaluate")
 def run_evaluate(args: argparse.Namespace) -> int:
     from paintscape.devices import resolve_device
-    from paintscape.evaluate.report import evaluate_folder, write_report
+    from paintscape.evaluate.report import default_report_folder, evaluate_folder, nothing_computed, write_report
+
+    if (args.aesthetic is None) != (args.aesthetic_clip is None):
+        raise ValueError("the aesthetic score needs both --aesthetic FILE (the MLP) and --aesthetic-clip DIR (CLIP ViT-L/14)")
 
     result = evaluate_folder(
         args.generated, args.labels, real_dir=args.real, segmenter_dir=args.segmenter, inception_weights=args.inception,
         aesthetic_clip_dir=args.aesthetic_clip, aesthetic_mlp=args.aesthetic, device=resolve_device(args.device),
-        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method, targets_dir=args.targets,
+        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method, targets_dir=args.targets, progress=True,
     )
-    out = args.out or args.generated.parent / "report"
+    nothing_computed(result)
+    out = args.out or default_report_folder(args.generated)
     json_path, md_path = write_report(result, out)
     print(md_path.read_text())
     print(f"report: {json_path} and {md_path}")
@@ -465,7 +469,8 @@ def run_select(args: argparse.Namespace) -> int:
     from paintscape.devices import resolve_device
     from paintscape.inference.ensemble import select_best
 
-    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, metric=args.metric, device=resolve_device(args.device))
+    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, metric=args.metric, device=resolve_device(args.device),
+                          progress=True)
     print((args.out / "choices.md").read_text())
     print(f"kept {len(choices)} photos in {args.out}; per-map scores in {args.out / 'choices.csv'}")
     return 0

@@ -22,6 +22,7 @@ def test_train_segmenter_generate_evaluate_select(tmp_path, capsys):
     assert "mask accuracy" in capsys.readouterr().out.lower()
 
     assert main(["select", str(tmp_path / "out0"), str(tmp_path / "out1"), "--labels", str(data / "labels"), "--segmenter", str(seg), "--out", str(tmp_path / "best"), "--device", "cpu"]) == 0
+    assert "select: out0" in capsys.readouterr().err  # a progress bar per candidate folder
     chosen = sorted(p.name for p in (tmp_path / "best").glob("*.jpg"))
     assert chosen == sorted(p.stem + ".jpg" for p in (data / "labels").glob("*.png"))
     rows = (tmp_path / "best" / "choices.csv").read_text().splitlines()
