@@ -95,6 +95,12 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--subset", type=Path, default=None, help="only the names listed in this file")
 
+    p = sub.add_parser("convert-labels", help="map ADE20K or COCO-Stuff label maps onto the 29 landscape classes")
+    p.add_argument("src", type=Path, help="folder of the dataset's label maps (PNG, as the dataset stores its ids)")
+    p.add_argument("dst", type=Path, help="folder for the landscape label maps (8-bit PNG, same names)")
+    p.add_argument("--from", dest="source", choices=("ade20k", "coco-stuff"), required=True,
+                   help="ade20k: ADE20K-150 files (0 = unlabelled, 1..150); coco-stuff: COCO-Stuff-182 files (id - 1, 255 = unlabelled)")
+
     p = sub.add_parser("curate", help="find bad pairs and write Selection I / II subset files (report's curation)")
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--out", type=Path, required=True, help="folder for selection1.txt, selection2.txt, findings.json, removed.html")
@@ -265,6 +271,15 @@ def run_check_data(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+@command("convert-labels")
+def run_convert_labels(args: argparse.Namespace) -> int:
+    from paintscape.data.convert_labels import convert_label_folder
+
+    written = convert_label_folder(args.src, args.dst, args.source, progress=True)
+    print(f"wrote {len(written)} landscape label maps to {args.dst}")
+    return 0
+
+
 @command("curate")
 def run_curate(args: argparse.Namespace) -> int:
     from paintscape.curation.config import load_curation_config
@@ -360,7 +375,7 @@ def run_generate(args: argparse.Namespace) -> int:
         from paintscape.data.io import LABEL_SUFFIXES, list_stems
         from paintscape.inference.gallery import write_gallery
 
-        print(f"gallery: {write_gallery(args.out, written, list_stems(args.labels, LABEL_SUFFIXES), styles)}")
+        print(f"gallery: {write_gallery(args.out, written, list_stems(args.labels, LABEL_SUFFIXES), styles, painter.palette)}")
     if args.archive:
         write_archive(written, args.out, args.archive)
         print(f"archive: {args.archive}")

@@ -27,8 +27,10 @@ def _thumbnail(array: np.ndarray, resample: Image.Resampling) -> Image.Image:
     return image.resize((THUMB_WIDTH, height), resample)
 
 
-def write_gallery(out_dir: str | Path, photos: list[Path], label_paths: dict[str, Path], styles: dict[str, Path] | None = None) -> Path:
-    """Write ``out_dir/gallery.html`` for ``photos`` (generate's outputs, ``NAME.ext`` or ``sample_K/NAME.ext``)."""
+def write_gallery(out_dir: str | Path, photos: list[Path], label_paths: dict[str, Path], styles: dict[str, Path] | None = None,
+                  palette: np.ndarray | None = None) -> Path:
+    """Write ``out_dir/gallery.html`` for ``photos`` (generate's outputs, ``NAME.ext`` or ``sample_K/NAME.ext``);
+    ``palette``: the model's class colours (None: the landscape palette)."""
     out_dir = Path(out_dir)
     styles = styles or {}
     by_name: dict[str, list[Path]] = {}
@@ -41,7 +43,7 @@ def write_gallery(out_dir: str | Path, photos: list[Path], label_paths: dict[str
     for name, outputs in sorted(by_name.items()):
         label_file = out_dir / "gallery" / "labels" / f"{name}.png"
         # nearest neighbour: a thumbnail of a label map shows only its classes' colours
-        atomic_save_image(label_file, _thumbnail(colorize(read_label(label_paths[name])), Image.Resampling.NEAREST))
+        atomic_save_image(label_file, _thumbnail(colorize(read_label(label_paths[name]), palette), Image.Resampling.NEAREST))
         cells = [f"<img src='gallery/labels/{html.escape(name)}.png' alt='label {html.escape(name)}'>"]
         cells += [f"<img src='{html.escape(p.relative_to(out_dir).as_posix())}' width='{THUMB_WIDTH}' alt='photo {html.escape(name)}'>" for p in sorted(outputs)]
         if has_style:

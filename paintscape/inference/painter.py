@@ -20,7 +20,7 @@ from paintscape.checkpoint import load_generator
 from paintscape.data.io import read_image, read_label
 from paintscape.data.transforms import image_to_tensor, resize_image, resize_label, tensor_to_image
 from paintscape.devices import resolve_device
-from paintscape.labels import NUM_CLASSES, LabelError, decode, one_hot
+from paintscape.labels import NUM_CLASSES, PALETTE, LabelError, decode, one_hot
 from paintscape.models.base import Generator, GeneratorSpec
 
 
@@ -32,17 +32,23 @@ class StyleRefused(ValueError):
     """A style photo was given to a model with no trained way to use it (converted with --no-encoder)."""
 
 
-def _as_label(label: Any) -> np.ndarray:
+def _as_label(label: Any, palette: np.ndarray | None = None) -> np.ndarray:
+    """Class ids ``(H, W)`` of the model's class table (``palette``: its colours; None: the landscape 29)."""
     if isinstance(label, str | Path):
-        return read_label(label)
+        if palette is None:
+            return read_label(label)
+        with Image.open(label) as image:  # another class table: its own colours decode a coloured map
+            image.load()
+            label = image
+    num_classes = NUM_CLASSES if palette is None else len(palette)
     if isinstance(label, Image.Image):
         array = np.asarray(label.convert("RGB") if label.mode in ("RGB", "RGBA") else label)
-        label = decode(array) if array.ndim == 3 else array
+        label = decode(array, palette=palette) if array.ndim == 3 else array
     label = np.asarray(label)
     if label.ndim != 2:
         raise LabelError(f"a label map is (H, W) class ids, got shape {label.shape}")
-    if label.size and (label.min() < 0 or (label.max() >= NUM_CLASSES and not np.all((label < NUM_CLASSES) | (label == 255)))):
-        raise LabelError(f"label ids must lie in 0..{NUM_CLASSES - 1} (or 255 to ignore), got {sorted(np.unique(label).tolist())[-3:]}")
+    if label.size and (label.min() < 0 or (label.max() >= num_classes and not np.all((label < num_classes) | (label == 255)))):
+        raise LabelError(f"label ids must lie in 0..{num_classes - 1} (or 255 to ignore), got {sorted(np.unique(label).tolist())[-3:]}")
     return label.astype(np.uint8)
 
 
@@ -61,6 +67,9 @@ class Painter:
         self.device = torch.device(device)
         self.precision = precision
         self.size: tuple[int, int] = spec.image_size  # (H, W)
+        # the class table the model was trained with; None for the landscape 29 (the default readers)
+        landscape = spec.num_classes == NUM_CLASSES and tuple(map(tuple, PALETTE.tolist())) == tuple(map(tuple, spec.palette))
+        self.palette: np.ndarray | None = None if landscape else np.asarray(spec.palette, dtype=np.uint8)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32") -> Painter:
@@ -111,11 +120,11 @@ class Painter:
             # one latent per seed; around the style photo's encoding when there is one
             z = self.generator.latent_for(seeds, tuple(labels.shape[1:]), mu=mu, logvar=logvar, device=self.device)
             style_input = styles if self.uses_style else None
-            out = self.generator(one_hot(labels), z=z, style=style_input)
+            out = self.generator(one_hot(labels, self.generator.num_classes), z=z, style=style_input)
         return out.float()
 
     def prepare_label(self, label: Any) -> Tensor:
-        return torch.from_numpy(resize_label(_as_label(label), self.size).astype(np.int64))
+        return torch.from_numpy(resize_label(_as_label(label, self.palette), self.size).astype(np.int64))
 
     def prepare_style(self, style: Any) -> Tensor:
         return image_to_tensor(resize_image(_as_photo(style), self.size))

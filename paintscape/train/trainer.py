@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -118,6 +119,7 @@ class Trainer:
 
         objective = OBJECTIVES.build(config.loss.objective, config=config)
         self.state = TrainingState(objective, config, self.device, self.info)
+        self.num_classes = objective.spec.num_classes  # the dataset's class table (classes.yaml or the landscape 29)
         self.checkpoints = CheckpointManager(self.run_dir, keep_last=config.train.keep_last)
         if self.resume:
             self._load_latest()
@@ -130,6 +132,7 @@ class Trainer:
             save_config(config, self.run_dir / "config.yaml")
             samples = PairedFolder(config.data.root, config.data.size, names=(self.holdout or self.phase_names[0])[:4], train=False, load_size=config.data.load_size)
             self.log = TrainingLog(self.run_dir, samples, min(256, config.data.size[1]), self.state.step if self.resume else None)
+            self.log.palette = np.asarray(self.state.objective.spec.palette, dtype=np.uint8)
 
     def _phase_names(self, subset: str | None) -> list[str]:
         names = paired_names(self.config.data.root, subset)
@@ -207,7 +210,7 @@ class Trainer:
         accumulation = self.config.train.grad_accumulation
         memory_format = self.state.memory_format
         images = batch["image"].to(self.device, non_blocking=True).contiguous(memory_format=memory_format)
-        labels = one_hot(batch["label"].to(self.device, non_blocking=True)).contiguous(memory_format=memory_format)
+        labels = one_hot(batch["label"].to(self.device, non_blocking=True), self.num_classes).contiguous(memory_format=memory_format)
         self.state.zero_grad()
         totals: dict[str, float] = {}
         for index, (real, label) in enumerate(zip(images.chunk(accumulation), labels.chunk(accumulation))):

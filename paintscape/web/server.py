@@ -52,7 +52,7 @@ from PIL import Image
 from paintscape.data.io import DataError, open_image, pixel_limit, read_label
 from paintscape.data.transforms import resize_image, resize_label
 from paintscape.inference.painter import Painter, StyleRequired
-from paintscape.labels import CLASS_NAMES, NUM_CLASSES, PALETTE, LabelError
+from paintscape.labels import NUM_CLASSES, LabelError
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,8 @@ class PaintServer:
             "size": [height, width],
             "height": height,
             "width": width,
-            "classes": [{"id": i, "name": name, "color": PALETTE[i].tolist()} for i, name in enumerate(CLASS_NAMES)],
+            # the model's own class table (its generator file's names and colours)
+            "classes": [{"id": i, "name": name, "color": list(color)} for i, (name, color) in enumerate(zip(painter.spec.class_names, painter.spec.palette))],
             "uses_style": painter.uses_style,  # the model needs a style photo for every render
             "has_encoder": painter.has_encoder,  # a style photo is optional and steers the look
             "accepts_style": painter.uses_style or painter.has_encoder,
