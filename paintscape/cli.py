@@ -454,6 +454,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_train_segmenter(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from paintscape.class_table import dataset_class_table
     from paintscape.data.dataset import PairedFolder, paired_names
     from paintscape.data.io import read_label
     from paintscape.devices import resolve_device
@@ -473,7 +474,8 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
     train_segmenter(dataset, args.out, size=args.variant, steps=steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    device=resolve_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress)
+                    device=resolve_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress,
+                    class_names=dataset_class_table(args.data).names)
     bar.close()
     print(f"segmenter saved to {args.out} ({len(dataset)} pairs at {size[1]}x{size[0]})")
     return 0

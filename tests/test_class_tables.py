@@ -141,3 +141,14 @@ def test_convert_labels_maps_onto_the_landscape_classes(tmp_path, source, stored
     assert out[0, len(stored)] == IGNORE_INDEX
     assert main(["convert-labels", str(tmp_path / "nothing"), str(tmp_path / "dst"), "--from", source]) == 2
     assert main(["convert-labels", str(src), str(src), "--from", source]) == 2
+
+
+def test_the_segmenter_follows_the_table(ten_class_data, tmp_path):
+    import json
+
+    from paintscape.evaluate.segmenter import load_segmenter
+
+    seg = tmp_path / "seg"
+    assert main(["train-segmenter", str(ten_class_data), "--out", str(seg), "--variant", "tiny", "--steps", "2", "--batch-size", "2", "--device", "cpu"]) == 0
+    assert json.loads((seg / "training.json").read_text())["class_names"] == NAMES
+    assert load_segmenter(seg).config.num_labels == 10
