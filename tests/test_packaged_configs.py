@@ -79,3 +79,14 @@ def test_unknown_families_suggest_the_name():
         GENERATORS.entry("spad")
     with pytest.raises(ValueError, match=r"takes no argument 'base_channel' \(did you mean 'base_channels'\?\)"):
         GENERATORS.build("pix2pix", base_channel=8)
+
+
+def test_packaged_configs_write_sizes_as_width_x_height():
+    import re
+
+    for name, path in packaged_configs().items():
+        sizes = re.findall(r"^\s*(\w*size): (.+?)(?:\s+#.*)?$", path.read_text(), flags=re.M)
+        sizes = [(key, value) for key, value in sizes if key != "batch_size"]
+        assert sizes, name
+        for key, value in sizes:
+            assert re.fullmatch(r"\d+x\d+", value), f"{name}: {key}: {value} is not WIDTHxHEIGHT"
