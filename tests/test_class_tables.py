@@ -63,6 +63,13 @@ def test_a_ten_class_dataset_checks_trains_generates_and_paints_with_its_palette
     server = PaintServer(painter, host="127.0.0.1", port=0)
     try:
         classes = server.info()["classes"]
+        png = coloured_file.read_bytes()  # an upload coloured with the table's palette decodes to its ids
+        decoded = server.decode_label(png, "coloured.png")
+        assert decoded["source_size"] == list(ids.shape) and decoded["present"] == sorted(np.unique(ids).tolist())
+        bad = tmp_path / "bad.png"
+        Image.fromarray(np.full((8, 8), 12, np.uint8)).save(bad)
+        with pytest.raises(Exception, match=r"label ids outside 0\.\.9"):
+            server.decode_label(bad.read_bytes(), "bad.png")
     finally:
         server.close()
     assert [c["name"] for c in classes] == NAMES and [tuple(c["color"]) for c in classes] == COLOURS
