@@ -136,6 +136,7 @@ def quickstart(
     from paintscape.evaluate.segmenter import train_segmenter
     from paintscape.inference.generate import generate_folder
     from paintscape.inference.painter import Painter
+    from paintscape.train.run_page import write_run_page
     from paintscape.train.trainer import train
 
     out = Path(out)
@@ -149,6 +150,7 @@ def quickstart(
     run = out / "run"
     config = quickstart_config(train_root, family, steps=1_000_000, seed=seed)
     result = train(config, run, time_limit=max(minutes * 60, 30.0), resume=(run / "latest.json").exists())
+    write_run_page(run)  # run/report.html: the loss curves and sample grids of the training
 
     segmenter_dir = out / "segmenter"
     if not (segmenter_dir / "training.json").is_file():
