@@ -5,7 +5,7 @@ each evaluation runs on a batch of two).
 
 Two configurations, random weights (the cost does not depend on the values):
 
-* ``tiny`` — ``configs/controlnet_tiny.yaml``'s base at the requested size, built through the
+* ``tiny`` — ``paintscape/configs/controlnet_tiny.yaml``'s base at the requested size, built through the
   registry, so a full ``generator(label, z)`` sample is timed as well, as a check of the sum;
 * ``sd15`` — Stable Diffusion 1.5's UNet and VAE (the ``unet/config.json`` and ``vae/config.json`` of
   ``stable-diffusion-v1-5/stable-diffusion-v1-5``, written out below) and a ControlNet made from that
@@ -126,7 +126,7 @@ def tiny_generator(size: tuple[int, int], dtype: torch.dtype):
     from paintscape.config import load_config
     from paintscape.train.trainer import build_networks
 
-    config = load_config(REPO / "configs" / "controlnet_tiny.yaml", [f"data.size=[{size[0]}, {size[1]}]"])
+    config = load_config(REPO / "paintscape" / "configs" / "controlnet_tiny.yaml", [f"data.size=[{size[0]}, {size[1]}]"])
     torch.manual_seed(0)
     generator, _, _ = build_networks(config)
     return generator.to(dtype).eval().requires_grad_(False)

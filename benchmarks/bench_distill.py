@@ -8,7 +8,7 @@ trained runs instead. One render is one label map at the model size through ``Pa
 calls are interleaved (teacher and student, every backend, round after round) so machine load
 falls on all alike; medians and spreads are reported.
 
-    python benchmarks/bench_distill.py --config configs/spade.yaml --width 0.25 --runs 5
+    python benchmarks/bench_distill.py --config paintscape/configs/spade.yaml --width 0.25 --runs 5
 
 Prints one JSON line per (network, backend) and the markdown rows of docs/benchmarks.md.
 """
@@ -66,7 +66,7 @@ def gflops(generator: Generator, spec: GeneratorSpec) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", default="configs/spade.yaml", help="the teacher's config (repo-relative)")
+    parser.add_argument("--config", default="paintscape/configs/spade.yaml", help="the teacher's config (repo-relative)")
     parser.add_argument("--width", type=float, nargs="+", default=[0.25], help="one student per width (default 0.25)")
     parser.add_argument("--size", type=int, nargs=2, default=(384, 512), metavar=("HEIGHT", "WIDTH"))
     parser.add_argument("--teacher", type=Path, default=None, help="a trained teacher run (then --student too)")

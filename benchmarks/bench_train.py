@@ -100,16 +100,16 @@ def _oasis_model(extra: int) -> list[str]:
 #: widths and the loss each reference trains with (benchmarks/reference/README.md).
 FAMILIES: dict[str, Family] = {
     # NVlabs/SPADE: ngf/ndf 64, spectral SPADE sync-BN, "normal", multiscale D 2x4, hinge + feat 10 + VGG 10
-    "spade": Family("configs/spade_tiny.yaml", _spade_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 10.0}"],
+    "spade": Family("paintscape/configs/spade_tiny.yaml", _spade_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 10.0}"],
                     dont_care=True),
     # EndlessSora/TSIT, SIS: content stream only, no VAE, "more", spectral FADE sync-BN, D 2x4,
     # hinge + feat 10 + VGG 20 (its SIS train scripts' --lambda_vgg 20)
-    "tsit": Family("configs/tsit_tiny.yaml", _tsit_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 20.0}"],
+    "tsit": Family("paintscape/configs/tsit_tiny.yaml", _tsit_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 20.0}"],
                    ["train.betas=[0.0, 0.9]", "train.ttur=true"], dont_care=True),
     # junyanz/pytorch-CycleGAN-and-pix2pix: unet_256, batch norm, dropout, basic D 3 layers, BCE + 100 L1
-    "pix2pix": Family("configs/pix2pix_tiny.yaml", _pix2pix_model, ["loss.weights={adv: 1.0, l1: 100.0}"]),
+    "pix2pix": Family("paintscape/configs/pix2pix_tiny.yaml", _pix2pix_model, ["loss.weights={adv: 1.0, l1: 100.0}"]),
     # boschresearch/OASIS: segmentation D with LabelMix 10, no VGG; the EMA's BN refresh is not a step cost
-    "oasis": Family("configs/oasis_tiny.yaml", _oasis_model, ["loss.weights={adv: 1.0, labelmix: 10.0, vgg: 0.0}"],
+    "oasis": Family("paintscape/configs/oasis_tiny.yaml", _oasis_model, ["loss.weights={adv: 1.0, labelmix: 10.0, vgg: 0.0}"],
                     ["train.ema_bn_refresh_batches=0"]),
 }
 

@@ -36,7 +36,7 @@ step "generation, batch $GEN_BATCH"
 python benchmarks/bench_generate.py --family spade --size $SIZE --batch $GEN_BATCH --device $DEVICE \
   --precision bf16 --runs $RUNS --warmup 1 > "$WORK/generate.jsonl"
 step "student beside teacher"
-python benchmarks/bench_distill.py --config configs/spade.yaml --width 0.25 --size $SIZE --device $DEVICE \
+python benchmarks/bench_distill.py --config paintscape/configs/spade.yaml --width 0.25 --size $SIZE --device $DEVICE \
   --backends torch-fp32 torch-bf16 --runs $RUNS > "$WORK/distill.txt"
 
 python benchmarks/gpu_rows.py --mode $MODE --work "$WORK" > "$OUT.tmp"

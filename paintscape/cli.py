@@ -37,11 +37,40 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless the text already says it or there is none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        shown = action.option_strings or action.nargs in ("?", "*")
+        if shown and action.default not in (None, False, [], argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with defaults in --help and "did you mean" for a mistyped command or choice."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        import re
+
+        from paintscape.suggest import did_you_mean
+
+        match = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if match:
+            message += did_you_mean(match.group(1), re.findall(r"'([^']*)'", match.group(2)))
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="paintscape", description="Semantic label maps to landscape photographs.")
+    parser = _Parser(prog="paintscape", description="Semantic label maps to landscape photographs.")
     parser.add_argument("--version", action="version", version=f"paintscape {__version__}")
     parser.add_argument("--verbose", action="store_true", help="show tracebacks and debug logging")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
     _data_commands(sub)
@@ -59,32 +88,47 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
     """The commands that read and write datasets."""
     p = sub.add_parser("synth", help="write procedural landscape scenes in the dataset format")
     p.add_argument("out", type=Path, help="dataset folder to create (imgs/ and labels/)")
-    p.add_argument("--count", type=int, default=100)
+    p.add_argument("--count", type=int, default=100, help="number of scenes")
     p.add_argument("--size", type=parse_size, default=(384, 512), help="WIDTHxHEIGHT (default 512x384)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--seed", type=int, default=0, help="scene i is drawn from seed + i")
+    p.add_argument("--workers", type=int, default=1, help="processes")
     p.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG (label | photo)")
 
     p = sub.add_parser("check-data", help="read every pair and report problems; exit 1 on any")
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--subset", type=Path, default=None, help="only the names listed in this file")
 
+    p = sub.add_parser("convert-labels", help="map ADE20K or COCO-Stuff label maps onto the 29 landscape classes")
+    p.add_argument("src", type=Path, help="folder of the dataset's label maps (PNG, as the dataset stores its ids)")
+    p.add_argument("dst", type=Path, help="folder for the landscape label maps (8-bit PNG, same names)")
+    p.add_argument("--from", dest="source", choices=("ade20k", "coco-stuff"), required=True,
+                   help="ade20k: ADE20K-150 files (0 = unlabelled, 1..150); coco-stuff: COCO-Stuff-182 files (id - 1, 255 = unlabelled)")
+
     p = sub.add_parser("curate", help="find bad pairs and write Selection I / II subset files (report's curation)")
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
     p.add_argument("--out", type=Path, required=True, help="folder for selection1.txt, selection2.txt, findings.json, removed.html")
     p.add_argument("--segmenter", type=Path, default=None, help="trained segmenter folder: judge label/photo agreement with it")
-    p.add_argument("--config", type=Path, default=None, help="thresholds YAML (default: built-in, see configs/curate.yaml)")
+    p.add_argument("--config", type=Path, default=None, help="thresholds YAML (default: built-in, see paintscape/configs/curate.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="threshold override, e.g. --set keep_per_group=3 (repeatable)")
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1)")
+    p.add_argument("--workers", type=int, default=1, help="processes")
 
 
 def _training_commands(sub: argparse._SubParsersAction) -> None:
     """The training and what it produces."""
-    p = sub.add_parser("train", help="train a model from a YAML config (torchrun for several GPUs)")
-    p.add_argument("config", type=Path, help="YAML config, e.g. configs/spade.yaml")
+    p = sub.add_parser("train", help="train a model from a config (torchrun for several GPUs)",
+                       epilog="examples: paintscape train pix2pix_tiny --data data/synthetic --steps 200 --out runs/p;  "
+                              "paintscape train --resume runs/p")
+    p.add_argument("config", nargs="?", default=None, help="a packaged config's name (paintscape configs lists them) or a YAML file; "
+                   "omitted with --resume RUN: the run's own")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.phases[0].epochs=40 data.root=data/x")
-    p.add_argument("--out", type=Path, required=True, help="run directory (checkpoints, logs, samples)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--out", type=Path, default=None, help="run directory (checkpoints, logs, samples, report.html); required unless --resume RUN")
+    p.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN",
+                   help="continue a run from its latest checkpoint: --resume RUN alone uses the run's saved config and overrides "
+                        "(further overrides apply on top); bare --resume continues --out")
+    p.add_argument("--data", type=Path, default=None, help="dataset folder (shortcut for data.root=DIR)")
+    p.add_argument("--steps", type=int, default=None, help="length of a one-phase schedule in steps (train.phases[0].steps)")
+    p.add_argument("--epochs", type=int, default=None, help="length of a one-phase schedule in epochs (train.phases[0].epochs)")
+    p.add_argument("--batch-size", type=int, default=None, help="every phase's batch size (train.phases[K].batch_size)")
     p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
 
     p = sub.add_parser("distill", help="train a narrower student of a run's generator from the run (fast previews)")
@@ -95,13 +139,18 @@ def _training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the student run in --out from its latest checkpoint")
     p.add_argument("--skip-check", action="store_true", help="do not read every pair before training")
 
+    sub.add_parser("configs", help="list the configs that ship with paintscape (train and inspect take their names)")
+
+    p = sub.add_parser("report", help="write RUN/report.html: loss curves, evaluation metrics and sample grids over time")
+    p.add_argument("run", type=Path, help="a training run directory (paintscape train --out)")
+
     p = sub.add_parser("inspect", help="parameter counts, output sizes and GFLOPs of a config's networks")
-    p.add_argument("config", type=Path)
-    p.add_argument("overrides", nargs="*")
+    p.add_argument("config", help="a packaged config's name or a YAML file")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.size=256x256")
 
     p = sub.add_parser("average", help="average the weights of a run's best evaluated checkpoints")
-    p.add_argument("run", type=Path)
-    p.add_argument("--top", type=int, default=3)
+    p.add_argument("run", type=Path, help="a training run directory with an evaluation history")
+    p.add_argument("--top", type=int, default=3, help="how many of the best checkpoints")
     p.add_argument("--by", default=None, help="the metric ranking them (default: the one the run selected by, eval.select_by)")
     p.add_argument("--out", type=Path, default=None, help="default: RUN/averaged.safetensors")
 
@@ -115,17 +164,19 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--style", type=Path, default=None, help="JSON {label file: reference photo}")
     p.add_argument("--style-root", type=Path, default=None, help="folder of the reference photos (default: beside the JSON)")
     p.add_argument("--samples", type=int, default=1, help="photos per label map (sample_K/ folders when > 1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0, help="label map i, sample k draws its latent from seed + ...; same seed, same photo")
+    p.add_argument("--batch-size", type=int, default=8, help="label maps per forward pass")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
     p.add_argument("--archive", type=Path, default=None, help="also write a zip of the photos (a submission)")
+    p.add_argument("--format", choices=("jpg", "png"), default="jpg", help="photo file format (png: lossless)")
+    p.add_argument("--gallery", action="store_true", help="also write OUT/gallery.html: label | photo (| style) per map")
     _sampling_arguments(p)
 
     p = sub.add_parser("export", help="export a generator to ONNX")
-    p.add_argument("checkpoint", type=Path)
+    p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
     p.add_argument("out", type=Path, help="e.g. generator.onnx")
-    p.add_argument("--opset", type=int, default=17)
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset version")
 
     p = sub.add_parser("convert-reference", help="turn a released reference generator (.pth) into a paintscape generator file",
                        formatter_class=_PresetHelpFormatter)
@@ -141,8 +192,8 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("paint", help="web page to paint label maps and see the landscape (on 127.0.0.1)")
     p.add_argument("checkpoint", type=Path, help="run directory or .safetensors generator")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=7860)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--port", type=int, default=7860, help="port to listen on")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on GPU, fp32 on CPU")
     p.add_argument("--preview", type=Path, default=None,
                    help="a fast model for the live renders while painting (default: the run's newest student of paintscape distill)")
@@ -217,44 +268,44 @@ def _evaluation_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inception", type=Path, default=None, help="pt_inception-2015-12-05-6726825d.pth (FID, KID)")
     p.add_argument("--aesthetic", type=Path, default=None, help="LAION aesthetic MLP .pth (with --aesthetic-clip)")
     p.add_argument("--aesthetic-clip", type=Path, default=None, help="local CLIP ViT-L/14 folder for the aesthetic MLP")
-    p.add_argument("--out", type=Path, default=None, help="report folder (default: GENERATED/../report)")
+    p.add_argument("--out", type=Path, default=None, help="report folder (default: GENERATED_report beside the evaluated folder)")
     p.add_argument("--cache", type=Path, default=None, help="folder for cached real-image statistics")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--batch-size", type=int, default=16, help="photos per forward pass")
     p.add_argument("--fid-method", choices=("sqrtm", "features"), default="sqrtm", help="sqrtm: pytorch-fid's; features: exact and faster below 2048 images")
 
     p = sub.add_parser("train-segmenter", help="train a SegFormer on a dataset's photos -> labels")
     p.add_argument("data", type=Path, help="dataset folder with imgs/ and labels/")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--size", default="b0", help="SegFormer size b0..b5")
+    p.add_argument("--out", type=Path, required=True, help="folder for the trained segmenter")
+    p.add_argument("--variant", default="b0", help="SegFormer variant b0..b5 (or tiny)")
     p.add_argument("--image-size", type=parse_size, default=None, help="WIDTHxHEIGHT to train at (default: the first photo's size)")
-    p.add_argument("--steps", type=int, default=None)
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=6e-5)
+    p.add_argument("--steps", type=int, default=None, help="optimiser steps (default 2000 unless --epochs)")
+    p.add_argument("--epochs", type=int, default=None, help="passes over the data instead of --steps")
+    p.add_argument("--batch-size", type=int, default=8, help="pairs per step")
+    p.add_argument("--lr", type=float, default=6e-5, help="AdamW learning rate")
     p.add_argument("--pretrained", type=Path, default=None, help="local nvidia/mit-bN backbone folder")
-    p.add_argument("--subset", type=Path, default=None)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--subset", type=Path, default=None, help="only the names listed in this file")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--workers", type=int, default=0, help="data-loading processes (0: in the training process)")
 
     p = sub.add_parser("select", help="per label map, keep the candidate photo a per-image metric rates best")
     p.add_argument("candidates", type=Path, nargs="+", help="folders of generated photos (or one with sample_K/ subfolders)")
-    p.add_argument("--labels", type=Path, required=True)
+    p.add_argument("--labels", type=Path, required=True, help="the label maps the candidates were generated from")
     p.add_argument("--segmenter", type=Path, default=None, help="a `paintscape train-segmenter` folder (for mask_accuracy)")
     p.add_argument("--metric", default="mask_accuracy", help="a per-image metric (default mask_accuracy: the segmenter's)")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--out", type=Path, required=True, help="folder for the kept photos, choices.csv and choices.md")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
 
 
 def _app_commands(sub: argparse._SubParsersAction) -> None:
-    """The the whole loop in one command."""
+    """The whole loop in one command."""
     p = sub.add_parser("quickstart", help="synthetic data -> train a small model on CPU -> gallery (no download)")
-    p.add_argument("--out", type=Path, default=Path("runs/quickstart"))
+    p.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="folder for the data, runs and gallery")
     p.add_argument("--minutes", type=float, default=6.0, help="generator training time budget")
-    p.add_argument("--segmenter-steps", type=int, default=300)
-    p.add_argument("--train-count", type=int, default=400)
-    p.add_argument("--test-count", type=int, default=16)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--segmenter-steps", type=int, default=300, help="steps of the SegFormer that judges the photos")
+    p.add_argument("--train-count", type=int, default=400, help="synthetic training scenes")
+    p.add_argument("--test-count", type=int, default=16, help="held-out synthetic scenes")
+    p.add_argument("--seed", type=int, default=0, help="seed of the scenes and the training")
     p.add_argument("--family", choices=("pix2pix", "spade", "oasis"), default="pix2pix", help="model family (pix2pix learns fastest on a CPU; oasis: several photos per map)")
 
 @command("synth")
@@ -289,6 +340,15 @@ def run_check_data(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+@command("convert-labels")
+def run_convert_labels(args: argparse.Namespace) -> int:
+    from paintscape.data.convert_labels import convert_label_folder
+
+    written = convert_label_folder(args.src, args.dst, args.source, progress=True)
+    print(f"wrote {len(written)} landscape label maps to {args.dst}")
+    return 0
+
+
 @command("curate")
 def run_curate(args: argparse.Namespace) -> int:
     from paintscape.curation.config import load_curation_config
@@ -309,13 +369,51 @@ def run_curate(args: argparse.Namespace) -> int:
 
 @command("train")
 def run_train(args: argparse.Namespace) -> int:
-    from paintscape.config import load_config
+    from paintscape.train.launch import Shortcuts, training_config
+    from paintscape.train.run_page import write_run_page
     from paintscape.train.trainer import train
 
-    config = load_config(args.config, args.overrides)
-    result = train(config, args.out, resume=args.resume, check_data=not args.skip_check)
-    if result.steps and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
-        print(f"trained {result.steps} steps ({result.images} images) in {result.seconds / 60:.1f} min; latest checkpoint in {args.out}")
+    # --resume RUN: the run's folder; a config given first is read as RUN when only --resume is given
+    resume_dir = None if args.resume in (None, True) else Path(args.resume)
+    if args.resume is True and args.out is None and args.config and not args.overrides:
+        resume_dir, args.config = Path(args.config), None  # "train --resume RUN": argparse gave RUN to config
+    out = args.out or resume_dir
+    if out is None:
+        raise ValueError("give --out RUN_DIR for a new run (or --resume RUN to continue one)")
+    shortcuts = Shortcuts(data=args.data, steps=args.steps, epochs=args.epochs, batch_size=args.batch_size)
+    config = training_config(args.config, args.overrides, shortcuts, resume_dir=out if args.resume else None)
+    result = train(config, out, resume=args.resume is not None, check_data=not args.skip_check)
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 alone reports
+        return 0
+    if result.steps == result.first_step:
+        print(f"{out} has already finished: step {result.steps} of {result.total_steps}; nothing to train "
+              f"(to train longer, resume with a longer schedule, e.g. --steps N for a one-phase config)")
+    else:
+        trained = result.steps - result.first_step
+        since = f" (from step {result.first_step})" if result.first_step else ""
+        print(f"trained {trained} steps{since}, now at step {result.steps} of {result.total_steps} ({result.images} images) "
+              f"in {result.seconds / 60:.1f} min; latest checkpoint in {out}")
+    print(f"run page: {write_run_page(out)}")
+    return 0
+
+
+@command("configs")
+def run_configs(args: argparse.Namespace) -> int:
+    from paintscape.config_files import config_description, packaged_configs
+
+    configs = packaged_configs()
+    width = max(map(len, configs))
+    for name, path in configs.items():
+        print(f"{name:<{width}}  {config_description(path)}")
+    print(f"(paintscape train NAME ...; the files are in {next(iter(configs.values())).parent})")
+    return 0
+
+
+@command("report")
+def run_report(args: argparse.Namespace) -> int:
+    from paintscape.train.run_page import write_run_page
+
+    print(f"run page: {write_run_page(args.run)}")
     return 0
 
 
@@ -355,8 +453,14 @@ def run_generate(args: argparse.Namespace) -> int:
     painter.precision = args.precision or ("bf16" if painter.device.type == "cuda" else "fp32")
     _set_sampling(painter, args)
     styles = read_style_map(args.style, args.style_root) if args.style else None
-    written = generate_folder(painter, args.labels, args.out, styles, samples=args.samples, seed=args.seed, batch_size=args.batch_size)
+    written = generate_folder(painter, args.labels, args.out, styles, samples=args.samples, seed=args.seed, batch_size=args.batch_size,
+                              suffix=f".{args.format}")
     print(f"wrote {len(written)} photos at {painter.size[1]}x{painter.size[0]} to {args.out}")
+    if args.gallery:
+        from paintscape.data.io import LABEL_SUFFIXES, list_stems
+        from paintscape.inference.gallery import write_gallery
+
+        print(f"gallery: {write_gallery(args.out, written, list_stems(args.labels, LABEL_SUFFIXES), styles, painter.palette)}")
     if args.archive:
         write_archive(written, args.out, args.archive)
         print(f"archive: {args.archive}")
@@ -443,14 +547,18 @@ def run_priors(args: argparse.Namespace) -> int:
 @command("evaluate")
 def run_evaluate(args: argparse.Namespace) -> int:
     from paintscape.devices import resolve_device
-    from paintscape.evaluate.report import evaluate_folder, write_report
+    from paintscape.evaluate.report import default_report_folder, evaluate_folder, nothing_computed, write_report
+
+    if (args.aesthetic is None) != (args.aesthetic_clip is None):
+        raise ValueError("the aesthetic score needs both --aesthetic FILE (the MLP) and --aesthetic-clip DIR (CLIP ViT-L/14)")
 
     result = evaluate_folder(
         args.generated, args.labels, real_dir=args.real, segmenter_dir=args.segmenter, inception_weights=args.inception,
         aesthetic_clip_dir=args.aesthetic_clip, aesthetic_mlp=args.aesthetic, device=resolve_device(args.device),
-        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method, targets_dir=args.targets,
+        batch_size=args.batch_size, cache_dir=args.cache, fid_method=args.fid_method, targets_dir=args.targets, progress=True,
     )
-    out = args.out or args.generated.parent / "report"
+    nothing_computed(result)
+    out = args.out or default_report_folder(args.generated)
     json_path, md_path = write_report(result, out)
     print(md_path.read_text())
     print(f"report: {json_path} and {md_path}")
@@ -461,6 +569,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_train_segmenter(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from paintscape.class_table import dataset_class_table
     from paintscape.data.dataset import PairedFolder, paired_names
     from paintscape.data.io import read_label
     from paintscape.devices import resolve_device
@@ -479,8 +588,9 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
         bar.update(1)
         bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
 
-    train_segmenter(dataset, args.out, size=args.size, steps=steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                    device=resolve_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress)
+    train_segmenter(dataset, args.out, size=args.variant, steps=steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                    device=resolve_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress,
+                    class_names=dataset_class_table(args.data).names)
     bar.close()
     print(f"segmenter saved to {args.out} ({len(dataset)} pairs at {size[1]}x{size[0]})")
     return 0
@@ -491,7 +601,8 @@ def run_select(args: argparse.Namespace) -> int:
     from paintscape.devices import resolve_device
     from paintscape.inference.ensemble import select_best
 
-    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, metric=args.metric, device=resolve_device(args.device))
+    choices = select_best(args.candidates, args.labels, args.out, args.segmenter, metric=args.metric, device=resolve_device(args.device),
+                          progress=True)
     print((args.out / "choices.md").read_text())
     print(f"kept {len(choices)} photos in {args.out}; per-map scores in {args.out / 'choices.csv'}")
     return 0
@@ -520,7 +631,12 @@ def run_benchmark(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may come after options too (train spade --out runs/x data.root=d): argparse leaves them over.
+    if extra and hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
     try:
         return COMMANDS[args.command](args)

@@ -1,6 +1,6 @@
 """Typed, frozen experiment configuration: YAML files plus dotted command-line overrides.
 
-``load_config("configs/spade.yaml", ["train.phases[0].epochs=40", "data.root=data/x"])`` returns a
+``load_config("paintscape/configs/spade.yaml", ["train.phases[0].epochs=40", "data.root=data/x"])`` returns a
 :class:`Config`. Unknown keys and values of the wrong type raise :class:`ConfigError` naming the key,
 the file and what is allowed. ``config_to_dict`` gives back plain data to save next to every run.
 """
@@ -17,6 +17,33 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from paintscape.suggest import did_you_mean
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats: ``2e-4`` and ``1e3`` are numbers, not strings."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)?(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML (no code runs) with ``2e-4`` read as a float, as people write learning rates."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
+
+
+_SIZE_TEXT = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
+
+
+def parse_size_text(text: str) -> tuple[int, int] | None:
+    """``"512x384"`` (width x height, as the track states sizes) -> ``(384, 512)``; else None."""
+    match = _SIZE_TEXT.match(text)
+    return (int(match.group(2)), int(match.group(1))) if match else None
 
 
 class ConfigError(ValueError):
@@ -280,6 +307,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
         return _build(tp, value, key)
     if origin is tuple:
+        if isinstance(value, str) and args == (int, int) and parse_size_text(value):
+            return parse_size_text(value)  # a size written as WIDTHxHEIGHT -> (height, width)
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
         if len(args) == 2 and args[1] is Ellipsis:
@@ -316,7 +345,8 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
     unknown = sorted(set(data) - set(names))
     if unknown:
         where = f"{prefix}." if prefix else ""
-        raise ConfigError(f"unknown key {where}{unknown[0]}; allowed keys here: {', '.join(names)}")
+        hint = did_you_mean(unknown[0], names)
+        raise ConfigError(f"unknown key {where}{unknown[0]}{hint}; allowed keys here: {', '.join(names)}")
     kwargs = {}
     for name in names:
         if name in data:
@@ -354,7 +384,7 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         raise ConfigError(f"override {override!r} must look like key.path=value, e.g. train.seed=1")
     path, raw = override.split("=", 1)
     try:
-        value = yaml.safe_load(raw) if raw != "" else ""
+        value = load_yaml(raw) if raw != "" else ""
     except yaml.YAMLError as exc:
         raise ConfigError(f"override {override!r}: value is not valid YAML ({exc})") from exc
     steps: list[str | int] = []
@@ -374,6 +404,13 @@ def apply_override(data: dict[str, Any], override: str) -> None:
         else:
             if not isinstance(node, dict):
                 raise ConfigError(f"override {override!r}: {step!r} is not inside a mapping")
+            if step not in node and isinstance(nxt, int) and node:
+                # Lists only come from the defaults or the file, so a new key indexed like one is a typo.
+                where = ".".join(str(s) for s in steps[:i] if isinstance(s, str))
+                raise ConfigError(
+                    f"override {override!r}: unknown key {where + '.' if where else ''}{step}{did_you_mean(step, node)}; "
+                    f"allowed keys here: {', '.join(map(str, node))}"
+                )
             if step not in node or node[step] is None:
                 node[step] = [] if isinstance(nxt, int) else {}
             node = node[step]
@@ -397,7 +434,7 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{what} file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -417,7 +454,11 @@ def load_dataclass(cls: type, data: dict[str, Any], overrides: list[str] | tuple
 
 
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Read a YAML config (or the defaults when ``path`` is None) and apply dotted overrides."""
+    """Read a YAML config (a file or a packaged config's name; the defaults when None) and apply overrides."""
+    if path is not None:
+        from paintscape.config_files import resolve_config
+
+        path = resolve_config(path)
     data = read_yaml_mapping(path) if path is not None else {}
     # Overrides address the full tree, so they apply to the defaults merged with the file.
     return load_dataclass(Config, data, overrides, source=str(path) if path is not None else "defaults")
@@ -444,4 +485,4 @@ def save_config(config: Config, path: str | Path) -> None:
 
 
 def config_from_yaml_text(text: str) -> Config:
-    return config_from_dict(yaml.safe_load(text) or {})
+    return config_from_dict(load_yaml(text) or {})

@@ -78,23 +78,28 @@ class LabelError(ValueError):
     """A label map holds values that are not landscape class ids."""
 
 
-def colorize(label: np.ndarray) -> np.ndarray:
-    """Class ids ``(H, W)`` -> RGB ``(H, W, 3)`` uint8; ignored pixels become black."""
+def colorize(label: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
+    """Class ids ``(H, W)`` -> RGB ``(H, W, 3)`` uint8; ignored pixels become black.
+
+    ``palette`` ``(N, 3)``: another class table's colours (default: the landscape palette).
+    """
     label = np.asarray(label)
+    palette = PALETTE if palette is None else np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    num_classes = len(palette)
     lut = np.zeros((256, 3), dtype=np.uint8)
-    lut[:NUM_CLASSES] = PALETTE
+    lut[:num_classes] = palette
     lut[IGNORE_INDEX] = IGNORE_COLOR
     if label.size and (label.min() < 0 or label.max() > 255):
         raise LabelError(f"label values must lie in 0..255, got {label.min()}..{label.max()}")
     out = lut[label.astype(np.uint8)]
-    bad = (label >= NUM_CLASSES) & (label != IGNORE_INDEX)
+    bad = (label >= num_classes) & (label != IGNORE_INDEX)
     if bad.any():
-        raise LabelError(f"label holds ids outside 0..{NUM_CLASSES - 1}: {sorted(np.unique(label[bad]).tolist())}")
+        raise LabelError(f"label holds ids outside 0..{num_classes - 1}: {sorted(np.unique(label[bad]).tolist())}")
     return out
 
 
-def decode(rgb: np.ndarray, source: str = "label") -> np.ndarray:
-    """Palette RGB ``(H, W, 3)`` -> class ids ``(H, W)`` uint8.
+def decode(rgb: np.ndarray, source: str = "label", palette: np.ndarray | None = None) -> np.ndarray:
+    """Palette RGB ``(H, W, 3)`` -> class ids ``(H, W)`` uint8 (``palette``: another table's colours).
 
     A colour that is not in the palette raises :class:`LabelError` naming ``source``, the colour,
     its pixel count and the first pixel (x, y) where it occurs.
@@ -103,10 +108,11 @@ def decode(rgb: np.ndarray, source: str = "label") -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise LabelError(f"{source}: expected an RGB array (H, W, 3), got shape {rgb.shape}")
     key = (rgb[..., 0].astype(np.int32) << 16) | (rgb[..., 1].astype(np.int32) << 8) | rgb[..., 2]
-    palette_key = (PALETTE[:, 0].astype(np.int32) << 16) | (PALETTE[:, 1].astype(np.int32) << 8) | PALETTE[:, 2]
+    palette = PALETTE if palette is None else np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    palette_key = (palette[:, 0].astype(np.int32) << 16) | (palette[:, 1].astype(np.int32) << 8) | palette[:, 2]
     order = np.argsort(palette_key)
     sorted_keys = palette_key[order]
-    pos = np.clip(np.searchsorted(sorted_keys, key), 0, NUM_CLASSES - 1)
+    pos = np.clip(np.searchsorted(sorted_keys, key), 0, len(palette) - 1)
     found = sorted_keys[pos] == key
     ids = order[pos].astype(np.uint8)
     ignore_key = (IGNORE_COLOR[0] << 16) | (IGNORE_COLOR[1] << 8) | IGNORE_COLOR[2]
@@ -123,7 +129,7 @@ def decode(rgb: np.ndarray, source: str = "label") -> np.ndarray:
         raise LabelError(
             f"{source}: {int(bad.sum())} pixels have colours that are not in the paintscape palette, "
             f"first at (x={xs[0]}, y={ys[0]}): {described}{more}. Save label maps as grayscale class "
-            f"ids 0..{NUM_CLASSES - 1}, or colour them with paintscape.labels.PALETTE."
+            f"ids 0..{len(palette) - 1}, or colour them with the class table's palette."
         )
     return ids
 

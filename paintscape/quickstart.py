@@ -150,6 +150,7 @@ def quickstart(
     from paintscape.evaluate.segmenter import train_segmenter
     from paintscape.inference.generate import generate_folder
     from paintscape.inference.painter import Painter
+    from paintscape.train.run_page import write_run_page
     from paintscape.train.trainer import train
 
     out = Path(out)
@@ -166,6 +167,7 @@ def quickstart(
     config = quickstart_config(train_root, family, steps=steps or 1_000_000, seed=seed)
     time_limit = None if steps is not None else max(minutes * 60, 30.0)
     result = train(config, run, time_limit=time_limit, resume=(run / "latest.json").exists())
+    write_run_page(run)  # run/report.html: the loss curves and sample grids of the training
 
     segmenter_dir = out / "segmenter"
     if not (segmenter_dir / "training.json").is_file():

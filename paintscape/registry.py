@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from paintscape.suggest import did_you_mean
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -64,7 +66,7 @@ class Registry:
 
     def entry(self, name: str) -> Entry:
         if name not in self._entries:
-            raise ValueError(f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names()) or '(none)'}")
+            raise ValueError(f"unknown {self.kind} {name!r}{did_you_mean(name, self.names())}; valid names: {', '.join(self.names()) or '(none)'}")
         return self._entries[name]
 
     def get(self, name: str) -> Callable[..., Any]:
@@ -81,7 +83,8 @@ class Registry:
             unknown = sorted(set(kwargs) - set(params))
             if unknown:
                 raise ValueError(
-                    f"{self.kind} {name!r} takes no argument {', '.join(map(repr, unknown))}; "
+                    f"{self.kind} {name!r} takes no argument {', '.join(map(repr, unknown))}"
+                    f"{did_you_mean(unknown[0], self.accepted_arguments(name))}; "
                     f"accepted: {', '.join(self.accepted_arguments(name))}"
                 )
         return target(**kwargs)

@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_CONFIG = REPO / "configs" / "pix2pix_tiny.yaml"
+TINY_CONFIG = REPO / "paintscape" / "configs" / "pix2pix_tiny.yaml"
 
 # --- files ---------------------------------------------------------------------------------------
 

@@ -231,4 +231,4 @@ def test_read_reference_state_names_the_file(name: str, tmp_path: Path, capsys: 
 def test_every_bad_override_names_its_key(override: str) -> None:
     key = re.escape(override.split("=")[0])
     with pytest.raises(ConfigError, match=rf"pix2pix_tiny.yaml: {key}(\[\d\])?: must be"):
-        load_config(REPO / "configs" / "pix2pix_tiny.yaml", [override])
+        load_config(REPO / "paintscape" / "configs" / "pix2pix_tiny.yaml", [override])

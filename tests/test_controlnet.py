@@ -132,7 +132,7 @@ def test_without_diffusers_building_says_what_to_install(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "diffusers", None)  # as if it were not installed
     with pytest.raises(MissingExtra, match=re.escape(INSTALL_HINT)):
         build()
-    assert main(["inspect", str(REPO / "configs" / "controlnet_tiny.yaml")]) == 2
+    assert main(["inspect", str(REPO / "paintscape" / "configs" / "controlnet_tiny.yaml")]) == 2
     assert (
         capsys.readouterr().err.splitlines()[0] == f"paintscape inspect: error: {INSTALL_HINT} (no module 'diffusers')"
     )
@@ -284,7 +284,7 @@ def test_missing_or_incomplete_base_folder_is_one_line(base_folder, tmp_path, ca
     missing = "vae weights (*.safetensors), text_encoder/config.json, tokenizer/, scheduler/scheduler_config.json"
     with pytest.raises(FileNotFoundError, match=re.escape(f"is incomplete (missing {missing})")):
         GENERATORS.build("controlnet", base=str(partial), **{**BASE_ARGS, "image_size": SIZE})
-    config = REPO / "configs" / "controlnet.yaml"
+    config = REPO / "paintscape" / "configs" / "controlnet.yaml"
     assert main(["inspect", str(config), f"model.generator.args.base={tmp_path / 'sd15'}"]) == 2
     assert f"base folder '{tmp_path / 'sd15'}' not found" in capsys.readouterr().err.splitlines()[0]
 
@@ -457,7 +457,7 @@ def test_training_over_a_frozen_base_folder(base_folder, tmp_path, monkeypatch):
     write_dataset(str(tmp_path / "data"), 2, size=SIZE, seed=1, progress=False)
     monkeypatch.chdir(base_folder.parent)
     args = {**BASE_ARGS, "base": base_folder.name}
-    config = load_config(REPO / "configs" / "controlnet.yaml", [
+    config = load_config(REPO / "paintscape" / "configs" / "controlnet.yaml", [
         f"data.root={tmp_path / 'data'}", f"data.size=[{SIZE[0]}, {SIZE[1]}]", "data.workers=0",
         f"model.generator.args={json.dumps(args)}", "train.device=cpu", "train.precision=fp32",
         "train.phases=[{batch_size: 2, lr: 0.001, steps: 1}]", "train.ema_half_life_images=10", "train.image_every=0",

@@ -96,7 +96,7 @@ def test_near_duplicate_groups_keep_the_most_typical_photos():
 
 
 def test_curation_config_from_yaml_and_overrides(tmp_path):
-    assert load_curation_config(REPO / "configs" / "curate.yaml") == CurationConfig()
+    assert load_curation_config(REPO / "paintscape" / "configs" / "curate.yaml") == CurationConfig()
     assert load_curation_config(None, ["keep_per_group=3"]).keep_per_group == 3
     bad = tmp_path / "bad.yaml"
     bad.write_text("keep_per_grup: 3\n")
@@ -123,7 +123,7 @@ def test_report_phases_config_trains_on_curated_subsets(planted, tmp_path, monke
     from paintscape.train.trainer import train
 
     root, _, _ = planted
-    full = load_config(REPO / "configs" / "report_phases.yaml")
+    full = load_config(REPO / "paintscape" / "configs" / "report_phases.yaml")
     phases = full.train.phases
     assert [p.subset for p in phases] == [
         None,
@@ -146,5 +146,5 @@ def test_report_phases_config_trains_on_curated_subsets(planted, tmp_path, monke
     ]  # fmt: skip
     for i in range(len(phases)):
         tiny += [f"train.phases[{i}].steps=1", f"train.phases[{i}].epochs=null", f"train.phases[{i}].batch_size=2"]
-    result = train(load_config(REPO / "configs" / "report_phases.yaml", tiny), tmp_path / "run", progress=False)
+    result = train(load_config(REPO / "paintscape" / "configs" / "report_phases.yaml", tiny), tmp_path / "run", progress=False)
     assert result.steps == 4

@@ -28,7 +28,7 @@ from paintscape.train.trainer import train
 from paintscape.web.server import PaintServer
 
 REPO = Path(__file__).resolve().parents[1]
-CONFIG = REPO / "configs" / "controlnet_tiny.yaml"
+CONFIG = REPO / "paintscape" / "configs" / "controlnet_tiny.yaml"
 SIZE = (16, 32)
 ARGS = {k: v for k, v in TINY_ARGS["controlnet"].items() if k != "image_size"}
 COUNT = 6

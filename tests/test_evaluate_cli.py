@@ -9,7 +9,7 @@ from paintscape.cli import main
 def test_train_segmenter_generate_evaluate_select(tmp_path, capsys):
     data = make_data(tmp_path / "data", count=6)
     seg = tmp_path / "seg"
-    assert main(["train-segmenter", str(data), "--out", str(seg), "--size", "tiny", "--steps", "3", "--batch-size", "2", "--device", "cpu"]) == 0
+    assert main(["train-segmenter", str(data), "--out", str(seg), "--variant", "tiny", "--steps", "3", "--batch-size", "2", "--device", "cpu"]) == 0
     assert (seg / "training.json").is_file()
     ckpt = tiny_generator_file(tmp_path / "g.safetensors")
     for seed in ("0", "1"):
@@ -22,6 +22,7 @@ def test_train_segmenter_generate_evaluate_select(tmp_path, capsys):
     assert "mask accuracy" in capsys.readouterr().out.lower()
 
     assert main(["select", str(tmp_path / "out0"), str(tmp_path / "out1"), "--labels", str(data / "labels"), "--segmenter", str(seg), "--out", str(tmp_path / "best"), "--device", "cpu"]) == 0
+    assert "select: out0" in capsys.readouterr().err  # a progress bar per candidate folder
     chosen = sorted(p.name for p in (tmp_path / "best").glob("*.jpg"))
     assert chosen == sorted(p.stem + ".jpg" for p in (data / "labels").glob("*.png"))
     rows = (tmp_path / "best" / "choices.csv").read_text().splitlines()

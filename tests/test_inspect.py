@@ -6,7 +6,7 @@ from paintscape.cli import main
 
 # every training config (curate.yaml holds curation thresholds, not a model; controlnet.yaml needs a
 # local Stable Diffusion folder: test_controlnet.py checks the message naming it)
-CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "configs").glob("*.yaml") if p.stem not in ("curate", "controlnet"))
+CONFIGS = sorted(p for p in (Path(__file__).resolve().parents[1] / "paintscape" / "configs").glob("*.yaml") if p.stem not in ("curate", "controlnet"))
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)

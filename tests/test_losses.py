@@ -189,7 +189,7 @@ def test_vgg_loads_torchvision_pth_and_safetensors(random_vgg, tmp_path):
 
 
 def test_unnormalised_vgg_loss_is_spades_bit_for_bit(tmp_path):
-    # The claim of configs/spade.yaml and losses/perceptual.py: with loss.vgg_normalization=none the
+    # The claim of paintscape/configs/spade.yaml and losses/perceptual.py: with loss.vgg_normalization=none the
     # VGG term is SPADE's VGGLoss exactly. SPADE's VGG19 is torchvision's vgg19().features cut into
     # [0:2], [2:7], [7:12], [12:21], [21:30] and fed the [-1, 1] images; its loss is
     # sum_i w_i * L1(x_i, y_i.detach()) starting from 0.

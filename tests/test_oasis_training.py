@@ -98,11 +98,11 @@ def test_cli_trains_resumes_exactly_and_generates_different_samples(data, tmp_pa
     not depend on it."""
     overrides = [f"data.root={data}", "data.size=[32, 64]", "train.phases=[{batch_size: 2, lr: 0.0002, steps: 4}]",
                  "train.image_every=3", "train.checkpoint_every=100"]  # fmt: skip
-    assert main(["train", str(REPO / "configs" / "oasis_tiny.yaml"), *overrides, "--out", str(tmp_path / "straight")]) == 0
-    config = load_config(REPO / "configs" / "oasis_tiny.yaml", overrides)
+    assert main(["train", str(REPO / "paintscape" / "configs" / "oasis_tiny.yaml"), *overrides, "--out", str(tmp_path / "straight")]) == 0
+    config = load_config(REPO / "paintscape" / "configs" / "oasis_tiny.yaml", overrides)
     assert config.loss.objective == "oasis" and config.train.ema_bn_refresh_batches == 2
     train(config, tmp_path / "resumed", progress=False, stop_after=1)
-    assert main(["train", str(REPO / "configs" / "oasis_tiny.yaml"), *overrides, "--out", str(tmp_path / "resumed"), "--resume"]) == 0
+    assert main(["train", str(REPO / "paintscape" / "configs" / "oasis_tiny.yaml"), *overrides, "--out", str(tmp_path / "resumed"), "--resume"]) == 0
     a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "resumed")
     assert a["step"] == b["step"] == 4
     for part in ("generator", "discriminator"):

@@ -46,7 +46,7 @@ def test_quickstart_learns_and_evaluate_agrees(tmp_path, capsys):
     results = json.loads((out / "results.json").read_text())
     assert results["steps"] == 400
     trained, untrained, real = results["trained"], results["untrained"], results["real"]
-    for name in ("gallery.png", "gallery.html"):
+    for name in ("gallery.png", "gallery.html", "run/report.html"):
         assert (out / name).is_file()
 
     # The accuracies the quick start states agree with an independent computation on its own renders

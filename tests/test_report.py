@@ -159,12 +159,16 @@ def test_metrics_and_score_match_a_hand_computed_case(tmp_path, monkeypatch):
     assert f"| mask accuracy | {HAND_ACCURACY:.4f} |" in md
 
 
-def test_missing_weights_are_skipped_with_reasons(tmp_path):
+def test_weights_not_given_are_skipped_with_reasons_and_given_but_missing_are_errors(tmp_path):
     gen, labels, real = _folders(tmp_path)
-    result = report.evaluate_folder(
-        gen, labels, real, segmenter_dir=tmp_path / "no-seg", inception_weights=tmp_path / "no.pth"
-    )
+    with pytest.raises(FileNotFoundError, match="no-seg"):
+        report.evaluate_folder(gen, labels, real, segmenter_dir=tmp_path / "no-seg")
+    with pytest.raises(FileNotFoundError, match="no.pth"):
+        report.evaluate_folder(gen, labels, real, inception_weights=tmp_path / "no.pth")
+    result = report.evaluate_folder(gen, labels, real)
     assert result["metrics"] == {}
+    with pytest.raises(report.NothingToEvaluate, match="pass --targets DIR"):
+        report.nothing_computed(result)
     assert "train-segmenter" in result["skipped"]["mask_accuracy"]
     assert "pt_inception-2015-12-05-6726825d.pth" in result["skipped"]["fid"]
     assert "clip-vit-large-patch14" in result["skipped"]["aesthetic"]

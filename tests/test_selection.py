@@ -110,7 +110,7 @@ def inception_weights(tmp_path_factory):
 
 def test_train_command_selects_by_fid(data, holdout, inception_weights, tmp_path):
     run = tmp_path / "run"
-    args = ["train", str(REPO / "configs" / "spade_tiny.yaml"), f"data.root={data}", "data.size=[32, 64]",
+    args = ["train", str(REPO / "paintscape" / "configs" / "spade_tiny.yaml"), f"data.root={data}", "data.size=[32, 64]",
             f"data.holdout={holdout}", "train.phases=[{batch_size: 2, lr: 0.0002, steps: 3}]", "train.image_every=0",
             "train.checkpoint_every=1", "train.keep_last=5", "eval.every=1", "eval.select_by=fid",
             f"eval.inception_weights={inception_weights}", "--out", str(run)]  # fmt: skip

@@ -22,7 +22,7 @@ SIZES = {"spade": "[32, 64]", "pix2pix": "[32, 64]", "tsit": "[128, 256]", "oasi
 
 def tiny_config(data: Path, *overrides: str, family: str = "spade") -> Config:
     return load_config(
-        REPO / "configs" / f"{family}_tiny.yaml",
+        REPO / "paintscape" / "configs" / f"{family}_tiny.yaml",
         [f"data.root={data}", f"data.size={SIZES[family]}", "train.phases=[{batch_size: 2, lr: 0.0002, steps: 4}]",
          "train.log_every=1", "train.image_every=0", "train.checkpoint_every=100", *overrides],
     )

@@ -1,4 +1,4 @@
-"""Thresholds of the curation detectors: a frozen dataclass, loadable from YAML (configs/curate.yaml).
+"""Thresholds of the curation detectors: a frozen dataclass, loadable from YAML (paintscape/configs/curate.yaml).
 
 Pixel counts and sizes refer to the reduced ``work_size`` every pair is measured at, so the same
 thresholds hold for 512x384 and 1024x768 datasets. Luminance is Rec. 601 luma in ``[0, 1]``.
@@ -79,6 +79,10 @@ def load_curation_config(path: str | Path | None = None, overrides: list[str] | 
 
     The file holds the fields at the top level, or under a ``curate:`` section.
     """
+    if path is not None:
+        from paintscape.config_files import resolve_config
+
+        path = resolve_config(path)
     data: dict[str, Any] = read_yaml_mapping(path, "curation config") if path is not None else {}
     if set(data) == {"curate"}:
         data = data["curate"] or {}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from paintscape.class_table import CLASSES_FILE, ClassTableError, dataset_class_table
 from paintscape.data.io import (
     IMAGE_SUFFIXES,
     LABEL_SUFFIXES,
@@ -20,7 +21,7 @@ from paintscape.data.io import (
     read_label_raw,
     read_subset,
 )
-from paintscape.labels import CLASS_NAMES, NUM_CLASSES
+from paintscape.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
 
 
 @dataclass
@@ -37,6 +38,7 @@ class DataReport:
     root: str
     pairs: int = 0
     problems: list[Problem] = field(default_factory=list)
+    class_names: tuple[str, ...] = CLASS_NAMES  # the dataset's class table (classes.yaml or the landscape 29)
     pixel_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES, dtype=np.int64))
     image_counts: np.ndarray = field(default_factory=lambda: np.zeros(NUM_CLASSES, dtype=np.int64))
 
@@ -47,7 +49,7 @@ class DataReport:
     def class_table(self) -> str:
         total = max(int(self.pixel_counts.sum()), 1)
         lines = [f"{'id':>3}  {'class':<10} {'pixels':>8}  {'images':>7}"]
-        for i, name in enumerate(CLASS_NAMES):
+        for i, name in enumerate(self.class_names):
             lines.append(f"{i:>3}  {name:<10} {100 * self.pixel_counts[i] / total:7.2f}%  {int(self.image_counts[i]):>7}")
         return "\n".join(lines)
 
@@ -78,7 +80,15 @@ def pair_size_problem(
     return None
 
 
-def _check_pair(image_path: Path, label_path: Path) -> tuple[list[Problem], np.ndarray | None]:
+
+
+def _outside_table(label: np.ndarray, num_classes: int) -> dict[int, int]:
+    """Values that are neither an id of a ``num_classes`` table nor IGNORE_INDEX, with their pixel counts."""
+    values, counts = np.unique(label[((label < 0) | (label >= num_classes)) & (label != IGNORE_INDEX)], return_counts=True)
+    return {int(v): int(c) for v, c in zip(values, counts)}
+
+
+def _check_pair(image_path: Path, label_path: Path, num_classes: int = NUM_CLASSES) -> tuple[list[Problem], np.ndarray | None]:
     """The pair's problems, and its raw label values when it has none (for the class statistics)."""
     problems: list[Problem] = []
     photo_size: tuple[int, int] | None = None  # (H, W)
@@ -95,10 +105,10 @@ def _check_pair(image_path: Path, label_path: Path) -> tuple[list[Problem], np.n
     except DataError as exc:
         problems.append(Problem(str(label_path), _detail(exc, label_path)))
     if label is not None:
-        bad = invalid_label_values(label)
+        bad = invalid_label_values(label) if num_classes == NUM_CLASSES else _outside_table(label, num_classes)
         if bad:
             described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items()))
-            problems.append(Problem(str(label_path), f"label ids outside 0..{NUM_CLASSES - 1}: {described}"))
+            problems.append(Problem(str(label_path), f"label ids outside 0..{num_classes - 1}: {described}"))
     if photo_size is not None and label is not None:
         mismatch = pair_size_problem(image_path, photo_size, label_path, label.shape)
         if mismatch is not None:
@@ -120,6 +130,14 @@ def check_dataset(root: str | Path, subset: str | Path | None = None, progress: 
     root = Path(root)
     pixel_limit()  # a bad PAINTSCAPE_MAX_PIXELS is one error up front, not one per pair
     report = DataReport(str(root))
+    try:
+        table = dataset_class_table(root)
+    except ClassTableError as exc:
+        report.problems.append(Problem(str(root / CLASSES_FILE), str(exc).removeprefix(f"{root / CLASSES_FILE}: ")))
+        return report
+    report.class_names = table.names
+    report.pixel_counts = np.zeros(table.num_classes, dtype=np.int64)
+    report.image_counts = np.zeros(table.num_classes, dtype=np.int64)
     images_dir, labels_dir = root / "imgs", root / "labels"
     for folder in (images_dir, labels_dir):
         if not folder.is_dir():
@@ -151,11 +169,11 @@ def check_dataset(root: str | Path, subset: str | Path | None = None, progress: 
             report.problems.append(Problem(str(shown), f"missing partner: no label {name}.png in {labels_dir}"))
         if image_path is None or label_path is None:
             continue
-        problems, label = _check_pair(image_path, label_path)
+        problems, label = _check_pair(image_path, label_path, table.num_classes)
         report.problems.extend(problems)
         if label is not None:
             report.pairs += 1
-            counts = np.bincount(label[label < NUM_CLASSES].ravel(), minlength=NUM_CLASSES)[:NUM_CLASSES]
+            counts = np.bincount(label[label < table.num_classes].ravel(), minlength=table.num_classes)[: table.num_classes]
             report.pixel_counts += counts
             report.image_counts += counts > 0
     return report

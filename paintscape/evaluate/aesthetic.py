@@ -36,6 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from paintscape.weights_file import read_weights
+
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 CLIP_MODEL = "openai/clip-vit-large-patch14"
@@ -86,7 +88,7 @@ def load_aesthetic_mlp(path: str | os.PathLike) -> AestheticMLP:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"aesthetic MLP weights not found at '{path}'. Download {MLP_FILE} from {MLP_URL}.")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights(path, "aesthetic MLP weights")
     if "state_dict" in state:  # a Lightning checkpoint of the same model
         state = state["state_dict"]
     if "layers.0.weight" not in state:

@@ -28,6 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from paintscape.weights_file import read_weights
+
 INCEPTION_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 INCEPTION_WEIGHTS_URL = (
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/" + INCEPTION_WEIGHTS_FILE
@@ -227,7 +229,7 @@ def load_inception(weights: str | os.PathLike, device: str | torch.device = "cpu
             f"FID Inception weights not found at '{path}'. Download {INCEPTION_WEIGHTS_FILE} from "
             f"{INCEPTION_WEIGHTS_URL} and pass its path (e.g. --inception {INCEPTION_WEIGHTS_FILE})."
         )
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = read_weights(path, "FID Inception weights")
     model = FIDInceptionV3()
     expected = set(model.state_dict())
     # Files saved before BatchNorm tracked its batch count lack num_batches_tracked; it is unused.

@@ -273,9 +273,11 @@ class FolderInputs(MetricInputs):
         real_dir: str | Path | None = None,
         cache_dir: str | Path | None = None,
         inception_weights: str | Path | None = None,
+        progress: str | None = None,
         **models_and_options,
     ) -> None:
         super().__init__(**models_and_options)
+        self.progress = progress  # a progress bar's title for each pass over the photos (None: no bar)
         self.generated_dir, self.labels_dir = Path(generated_dir), Path(labels_dir)
         self.pairs, self.unmatched_generated, self.unmatched_labels = match_generated_to_labels(self.generated_dir, self.labels_dir)
         self.targets_dir = None if targets_dir is None else Path(targets_dir)
@@ -304,7 +306,12 @@ class FolderInputs(MetricInputs):
             targets = None if group[0][3] is None else torch.stack([g[3] for g in group])
             return MetricBatch([g[0] for g in group], torch.stack([g[1] for g in group]), np.stack([g[2] for g in group]), targets)
 
-        for name, image_path, label_path in self.pairs:
+        pairs = self.pairs
+        if self.progress:
+            from tqdm import tqdm
+
+            pairs = tqdm(pairs, desc=self.progress, unit="img", leave=False, dynamic_ncols=True)
+        for name, image_path, label_path in pairs:
             label = read_label(label_path)
             image = _at_size(image_to_tensor(read_image(image_path)), label.shape)
             target = None

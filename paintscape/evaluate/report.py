@@ -55,9 +55,9 @@ def _load_models(
     elif segmenter_dir is not None:
         from paintscape.evaluate.segmenter import load_segmenter, segment
 
-        try:
+        try:  # a folder asked for and missing or unreadable is an error, not a metric left out
             models["segmenter"] = partial(segment, load_segmenter(segmenter_dir, device))
-        except (FileNotFoundError, ImportError) as err:
+        except ImportError as err:
             missing["segmenter"] = str(err)
     if inception == "random":
         models["inception"] = inception_module.random_inception(device=device)  # TESTS ONLY
@@ -70,10 +70,7 @@ def _load_models(
             f"from {inception_module.INCEPTION_WEIGHTS_URL}"
         )
     else:
-        try:
-            models["inception"] = inception_module.load_inception(inception_weights, device)
-        except FileNotFoundError as err:
-            missing["inception"] = str(err)
+        models["inception"] = inception_module.load_inception(inception_weights, device)
     if aesthetic_clip_dir is None or aesthetic_mlp is None:
         missing["aesthetic"] = (
             "no aesthetic predictor given (--aesthetic-clip DIR --aesthetic FILE): CLIP ViT-L/14 from "
@@ -85,7 +82,7 @@ def _load_models(
 
         try:
             models["aesthetic"] = LaionAestheticPredictor.from_paths(aesthetic_clip_dir, aesthetic_mlp, device)
-        except (FileNotFoundError, ImportError) as err:
+        except ImportError as err:
             missing["aesthetic"] = str(err)
     return models, missing, notes
 
@@ -105,6 +102,7 @@ def evaluate_folder(
     inception: Literal["pretrained", "random"] = "pretrained",
     fid_method: Literal["sqrtm", "features"] = "sqrtm",
     targets_dir: str | os.PathLike | None = None,
+    progress: bool = False,
 ) -> dict:
     """Every metric the given folders and weights allow, as a JSON-ready dict (see the module docstring).
 
@@ -124,7 +122,7 @@ def evaluate_folder(
     inputs = FolderInputs(
         generated_dir, labels_dir, targets_dir=targets_dir, real_dir=real_dir if real_ok else None, cache_dir=cache_dir,
         inception_weights=inception_weights, device=device, batch_size=batch_size, fid_method=fid_method,
-        kid_subset_size=kid_subset_size, **models,
+        kid_subset_size=kid_subset_size, progress="evaluate" if progress else None, **models,
     )  # fmt: skip
     if inputs.unmatched_generated:
         notes.append(
@@ -240,3 +238,24 @@ def write_report(result: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     atomic_write_text(json_path, json.dumps(result, indent=2, allow_nan=True) + "\n")
     atomic_write_text(md_path, report_markdown(result))
     return json_path, md_path
+
+
+class NothingToEvaluate(ValueError):
+    """No metric could be computed from what was given; the message names what to pass."""
+
+
+def nothing_computed(result: dict) -> None:
+    """Raise :class:`NothingToEvaluate` when ``result`` holds no registered metric's value."""
+    if any(name in result["metrics"] for name in METRICS.names()):
+        return
+    reasons = "; ".join(f"{name}: {why}" for name, why in result["skipped"].items())
+    raise NothingToEvaluate(
+        f"nothing to evaluate in {result['generated_dir']}: pass --targets DIR (L1, colour error), --segmenter DIR "
+        f"(mask accuracy, mIoU), --real DIR with --inception FILE (FID, KID) or --aesthetic/--aesthetic-clip ({reasons})"
+    )
+
+
+def default_report_folder(generated_dir: str | os.PathLike) -> Path:
+    """``out/`` -> ``out_report/`` beside it: each evaluated folder gets its own report folder."""
+    generated_dir = Path(generated_dir).resolve()
+    return generated_dir.parent / f"{generated_dir.name}_report"

@@ -207,8 +207,11 @@ def train_segmenter(
     num_workers: int = 0,
     seed: int = 0,
     progress: Callable[[int, int, float], None] | None = None,
+    class_names: tuple[str, ...] | None = None,
 ):
     """Train a SegFormer on ``dataset`` and save it to ``out_dir``; returns the trained model.
+
+    ``class_names``: the dataset's class table (default: the landscape 29); one output per class.
 
     ``dataset`` is a map-style dataset (``len`` and indexing) whose items are ``{"image": (3, H, W) float in [-1, 1], "label": (H, W) long, ...}`` (a
     ``paintscape.data`` folder dataset). Training length is ``steps`` optimiser steps or ``epochs``
@@ -223,7 +226,7 @@ def train_segmenter(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_segmenter(size, pretrained_backbone).to(device)
+        model = build_segmenter(size, pretrained_backbone, num_labels=len(class_names or CLASS_NAMES)).to(device)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=True, drop_last=False, num_workers=num_workers,
         collate_fn=_collate, generator=generator,
@@ -246,7 +249,7 @@ def train_segmenter(
         "first_loss": losses[0],
         "final_loss": float(sum(losses[-10:]) / len(losses[-10:])),
         "seconds": round(time.time() - start, 3),
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(class_names or CLASS_NAMES),
         "input_normalisation": {"mean": IMAGENET_MEAN, "std": IMAGENET_STD, "from": "[-1, 1] -> [0, 1]"},
     }
     _save(model, Path(out_dir), facts)

@@ -49,6 +49,7 @@ def select_best(
     segmenter_dir: Path | None = None,
     metric: str = "mask_accuracy",
     device: str | torch.device = "cpu",
+    progress: bool = False,
 ) -> list[Choice]:
     """Rate every candidate photo by the per-image ``metric`` and copy the best one per label map
     into ``out_dir``; writes ``choices.csv`` and ``choices.md`` beside them."""
@@ -62,7 +63,8 @@ def select_best(
     per_candidate: list[dict[str, float]] = []
     files: list[dict[str, Path]] = []
     for directory in candidates:
-        inputs = FolderInputs(directory, labels_dir, device=device, batch_size=8, **models)
+        bar = f"select: {directory.name}" if progress else None
+        inputs = FolderInputs(directory, labels_dir, device=device, batch_size=8, progress=bar, **models)
         missing = missing_inputs(entry.name, inputs.available)
         if missing:
             raise ValueError(f"select --metric {entry.name} needs {', '.join(missing)} (e.g. --segmenter for mask_accuracy)")

@@ -24,7 +24,7 @@ from paintscape.checkpoint import load_generator
 from paintscape.data.io import read_image, read_label
 from paintscape.data.transforms import image_to_tensor, resize_image, resize_label, tensor_to_image
 from paintscape.devices import resolve_device
-from paintscape.labels import NUM_CLASSES, LabelError, decode, one_hot
+from paintscape.labels import NUM_CLASSES, PALETTE, LabelError, decode, one_hot
 from paintscape.models.base import Generator, GeneratorSpec
 from paintscape.models.diffusion.controlnet import SamplingOptions
 from paintscape.models.diffusion.priors import NoisePriors
@@ -43,17 +43,23 @@ class NoisePriorsMissing(ValueError):
     """A diffusion noise prior was asked for and the run has no priors file."""
 
 
-def _as_label(label: Any) -> np.ndarray:
+def _as_label(label: Any, palette: np.ndarray | None = None) -> np.ndarray:
+    """Class ids ``(H, W)`` of the model's class table (``palette``: its colours; None: the landscape 29)."""
     if isinstance(label, str | Path):
-        return read_label(label)
+        if palette is None:
+            return read_label(label)
+        with Image.open(label) as image:  # another class table: its own colours decode a coloured map
+            image.load()
+            label = image
+    num_classes = NUM_CLASSES if palette is None else len(palette)
     if isinstance(label, Image.Image):
         array = np.asarray(label.convert("RGB") if label.mode in ("RGB", "RGBA") else label)
-        label = decode(array) if array.ndim == 3 else array
+        label = decode(array, palette=palette) if array.ndim == 3 else array
     label = np.asarray(label)
     if label.ndim != 2:
         raise LabelError(f"a label map is (H, W) class ids, got shape {label.shape}")
-    if label.size and (label.min() < 0 or (label.max() >= NUM_CLASSES and not np.all((label < NUM_CLASSES) | (label == 255)))):
-        raise LabelError(f"label ids must lie in 0..{NUM_CLASSES - 1} (or 255 to ignore), got {sorted(np.unique(label).tolist())[-3:]}")
+    if label.size and (label.min() < 0 or (label.max() >= num_classes and not np.all((label < num_classes) | (label == 255)))):
+        raise LabelError(f"label ids must lie in 0..{num_classes - 1} (or 255 to ignore), got {sorted(np.unique(label).tolist())[-3:]}")
     return label.astype(np.uint8)
 
 
@@ -105,6 +111,9 @@ class Painter:
         self.priors = priors
         self.priors_path = priors_path  # where priors were looked for (named when they are missing)
         self.sampling: dict[str, Any] = {}
+        # the class table the model was trained with; None for the landscape 29 (the default readers)
+        landscape = spec.num_classes == NUM_CLASSES and tuple(map(tuple, PALETTE.tolist())) == tuple(map(tuple, spec.palette))
+        self.palette: np.ndarray | None = None if landscape else np.asarray(spec.palette, dtype=np.uint8)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", priors: str | Path | None = None) -> Painter:
@@ -150,6 +159,13 @@ class Painter:
         with self.generator.sampling(**options):  # checks the values now, not at the first render
             pass
         self.sampling.update(options)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | Path, device: str = "auto", precision: str = "fp32", revision: str = "main") -> Painter:
+        """A run directory, a generator file, a folder with one, or a Hugging Face id in the local cache (no download)."""
+        from paintscape.inference.pretrained import resolve_pretrained
+
+        return cls.from_checkpoint(resolve_pretrained(name_or_path, revision), device=device, precision=precision)
 
     @property
     def uses_style(self) -> bool:
@@ -202,7 +218,7 @@ class Painter:
             z = self.generator.latent_for(seeds, tuple(labels.shape[1:]), mu=mu, logvar=logvar, device=self.device)
             style_input = styles if self.uses_style else None
             with self.generator.sampling(**self._sampling_options(progress, sampling)):
-                out = self.generator(one_hot(labels), z=z, style=style_input)
+                out = self.generator(one_hot(labels, self.generator.num_classes), z=z, style=style_input)
         return out.float()
 
     @property
@@ -254,7 +270,7 @@ class Painter:
         return options
 
     def prepare_label(self, label: Any) -> Tensor:
-        return torch.from_numpy(resize_label(_as_label(label), self.size).astype(np.int64))
+        return torch.from_numpy(resize_label(_as_label(label, self.palette), self.size).astype(np.int64))
 
     def prepare_style(self, style: Any) -> Tensor:
         return image_to_tensor(resize_image(_as_photo(style), self.size))
@@ -264,13 +280,46 @@ class Painter:
         label: Any,
         style: Any = None,
         seed: int = 0,
+        batch_size: int = 8,
         progress: Callable[[int, int], None] | None = None,
         sampling: Mapping[str, Any] | None = None,
-    ) -> Image.Image:
-        """One label map (array, PIL image or path) -> a PIL photo at the model's size."""
+    ) -> Image.Image | list[Image.Image]:
+        """One label map (array, PIL image or path) -> a PIL photo at the model's size.
+
+        A list of label maps (with a list of styles, or none) -> a list of photos, rendered
+        ``batch_size`` at a time; map ``i`` uses seed ``seed + i``, so ``painter(maps)[i]`` equals
+        ``painter(maps[i], seed=seed + i)``. ``progress`` and ``sampling``: a diffusion model's
+        per-step callback and sampling options for this call.
+        """
+        if isinstance(label, list | tuple):
+            return self.paint_many(label, style, seed=seed, batch_size=batch_size, progress=progress, sampling=sampling)
         labels = self.prepare_label(label)[None]
         styles = self.prepare_style(style)[None] if style is not None else None
         return Image.fromarray(tensor_to_image(self.render(labels, styles, [seed], progress, sampling)[0]))
+
+    def paint_many(
+        self,
+        labels: list | tuple,
+        styles: list | tuple | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+        progress: Callable[[int, int], None] | None = None,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> list[Image.Image]:
+        """Label maps -> photos, batched; see :meth:`__call__`."""
+        if styles is not None and (not isinstance(styles, list | tuple) or len(styles) != len(labels)):
+            raise ValueError(f"give one style photo per label map: {len(labels)} label maps, styles {type(styles).__name__}"
+                             f"{' of ' + str(len(styles)) if isinstance(styles, list | tuple) else ''}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        photos: list[Image.Image] = []
+        for start in range(0, len(labels), batch_size):
+            chunk = range(start, min(start + batch_size, len(labels)))
+            batch = torch.stack([self.prepare_label(labels[i]) for i in chunk])
+            style_batch = torch.stack([self.prepare_style(styles[i]) for i in chunk]) if styles is not None else None
+            out = self.render(batch, style_batch, [seed + i for i in chunk], progress, sampling)
+            photos += [Image.fromarray(tensor_to_image(photo)) for photo in out]
+        return photos
 
     @property
     def steps(self) -> int | None:

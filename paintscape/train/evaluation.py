@@ -53,7 +53,7 @@ def render_pairs(
         real = torch.stack([i["image"] for i in items]).to(device)
         label = torch.stack([i["label"] for i in items]).to(device)
         z = generator.latent_for(range(start, start + len(items)), tuple(label.shape[1:]), device=device)
-        fake = generator(one_hot(label), z=z, style=real if generator.uses_style else None).float()
+        fake = generator(one_hot(label, generator.num_classes), z=z, style=real if generator.uses_style else None).float()
         fakes.append(fake.cpu())
         reals.append(real.cpu())
         labels.append(label.cpu())

@@ -60,6 +60,7 @@ class TrainingLog:
         self.sample_image = torch.stack([i["image"] for i in items])
         self.sample_label = torch.stack([i["label"] for i in items])
         self.tile_width = tile_width
+        self.palette: np.ndarray | None = None  # the class table's colours for the label column (None: landscape)
         self._window: dict[str, float] = {}
         self._steps = self._images = 0
         self._start = time.time()
@@ -93,7 +94,7 @@ class TrainingLog:
         """``samples/step_N.png``: label | real | generated, with the generator in eval mode."""
         was_training = generator.training
         generator.eval()
-        label = one_hot(self.sample_label.to(device))
+        label = one_hot(self.sample_label.to(device), generator.num_classes)
         real = self.sample_image.to(device)
         size = tuple(self.sample_label.shape[1:])
         devices = [device] if device.type == "cuda" else []
@@ -104,8 +105,9 @@ class TrainingLog:
                 z = generator.latent_for(range(SAMPLE_SEED, SAMPLE_SEED + len(real)), size, device=device)
             fake = generator(label, z=z, style=real if generator.uses_style else None)
         generator.train(was_training)
+        palette = self.palette if self.palette is not None and len(self.palette) == generator.num_classes else None
         rows = [
-            [colorize(lab.numpy().astype(np.uint8)), tensor_to_image(r), tensor_to_image(f)]
+            [colorize(lab.numpy().astype(np.uint8), palette), tensor_to_image(r), tensor_to_image(f)]
             for lab, r, f in zip(self.sample_label, real.cpu(), fake.float().cpu())
         ]
         sheet = contact_sheet(rows, ["label", "real", "generated"], tile_width=self.tile_width)

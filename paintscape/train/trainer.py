@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -66,6 +67,8 @@ class TrainResult:
     seconds: float
     last_checkpoint: Path | None
     last_terms: dict[str, float]
+    first_step: int = 0  # the step it started from (> 0 when resumed); steps - first_step were trained now
+    total_steps: int = 0  # the schedule's length
 
 
 class Trainer:
@@ -117,6 +120,7 @@ class Trainer:
 
         objective = OBJECTIVES.build(config.loss.objective, config=config)
         self.state = TrainingState(objective, config, self.device, self.info)
+        self.num_classes = objective.spec.num_classes  # the dataset's class table (classes.yaml or the landscape 29)
         if config.train.ema_bn_refresh_batches and self.state.ema is not None:
             self.state.refresh = self._batchnorm_refresh()
         self.checkpoints = CheckpointManager(self.run_dir, keep_last=config.train.keep_last)
@@ -131,6 +135,7 @@ class Trainer:
             save_config(config, self.run_dir / "config.yaml")
             samples = PairedFolder(config.data.root, config.data.size, names=(self.holdout or self.phase_names[0])[:4], train=False, load_size=config.data.load_size)
             self.log = TrainingLog(self.run_dir, samples, min(256, config.data.size[1]), self.state.step if self.resume else None)
+            self.log.palette = np.asarray(self.state.objective.spec.palette, dtype=np.uint8)
 
     def _batchnorm_refresh(self) -> BatchNormRefresh:
         config = self.config
@@ -215,7 +220,7 @@ class Trainer:
         accumulation = self.config.train.grad_accumulation
         memory_format = self.state.memory_format
         images = batch["image"].to(self.device, non_blocking=True).contiguous(memory_format=memory_format)
-        labels = one_hot(batch["label"].to(self.device, non_blocking=True)).contiguous(memory_format=memory_format)
+        labels = one_hot(batch["label"].to(self.device, non_blocking=True), self.num_classes).contiguous(memory_format=memory_format)
         self.state.zero_grad()
         totals: dict[str, float] = {}
         for index, (real, label) in enumerate(zip(images.chunk(accumulation), labels.chunk(accumulation))):
@@ -258,6 +263,7 @@ class Trainer:
     def fit(self) -> TrainResult:
         self.setup()
         state, train = self.state, self.config.train
+        first_step = state.step
         start_time = time.time()
         last_terms: dict[str, float] = {}
         last_checkpoint = None
@@ -294,7 +300,7 @@ class Trainer:
             if self.log is not None:
                 self.log.close()
         shutdown_distributed()
-        return TrainResult(self.run_dir, state.step, state.images_seen, time.time() - start_time, last_checkpoint, last_terms)
+        return TrainResult(self.run_dir, state.step, state.images_seen, time.time() - start_time, last_checkpoint, last_terms, first_step, self.total_steps)
 
     def _after_step(self, plan: PhasePlan, terms: dict[str, float], lrs: dict[str, float]) -> None:
         """Log, dump samples and evaluate when due (rank 0)."""

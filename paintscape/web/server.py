@@ -58,7 +58,7 @@ from PIL import Image
 from paintscape.data.io import DataError, open_image, pixel_limit, read_label
 from paintscape.data.transforms import resize_image, resize_label
 from paintscape.inference.painter import Painter, StyleRefused, StyleRequired
-from paintscape.labels import CLASS_NAMES, NUM_CLASSES, PALETTE, LabelError
+from paintscape.labels import NUM_CLASSES, LabelError, decode
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def _megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-def decode_label_bytes(data: bytes, source: str = "label map", max_pixels: int = PAINT_MAX_PIXELS) -> np.ndarray:
+def decode_label_bytes(data: bytes, source: str = "label map", max_pixels: int = PAINT_MAX_PIXELS, palette: np.ndarray | None = None) -> np.ndarray:
     """PNG bytes -> class ids ``(H, W)`` uint8, with :func:`paintscape.data.io.read_label`'s rules.
 
     8-bit and 16-bit grayscale, palette-indexed and palette-coloured RGB PNGs are accepted; ids
@@ -121,9 +121,26 @@ def decode_label_bytes(data: bytes, source: str = "label map", max_pixels: int =
             f"{source}: not a PNG file (label maps must be PNGs: 8/16-bit grayscale class ids 0..{NUM_CLASSES - 1}, or palette colours)",
         )
     try:
+        if palette is not None:  # the model's own class table: its colours, its id range
+            return _label_of_table(data, source, max_pixels, palette)
         return read_label(data, name=source, max_pixels=max_pixels)
     except (DataError, LabelError) as exc:
         raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
+
+
+def _label_of_table(data: bytes, source: str, max_pixels: int, palette: np.ndarray) -> np.ndarray:
+    """Class ids of a model with its own class table: grayscale ids, or colours of its ``palette``."""
+    with open_image(data, name=source, max_pixels=max_pixels) as image:
+        if image.mode in ("RGB", "RGBA"):
+            rgb = np.asarray(image.convert("RGB"))
+            gray = (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
+            label = rgb[..., 0].astype(np.int64) if gray else decode(rgb, source, palette=palette).astype(np.int64)
+        else:
+            label = np.asarray(image.convert("I") if image.mode.startswith("I;16") else image).astype(np.int64)
+    bad = (label >= len(palette)) & (label != 255)
+    if bad.any():
+        raise LabelError(f"{source}: label ids outside 0..{len(palette) - 1}: {sorted(np.unique(label[bad]).tolist())[:8]}")
+    return label.astype(np.uint8)
 
 
 def decode_photo_bytes(data: bytes, source: str = "style photo", max_pixels: int = PAINT_MAX_PIXELS) -> np.ndarray:
@@ -338,7 +355,8 @@ class PaintServer:
             "size": [height, width],
             "height": height,
             "width": width,
-            "classes": [{"id": i, "name": name, "color": PALETTE[i].tolist()} for i, name in enumerate(CLASS_NAMES)],
+            # the model's own class table (its generator file's names and colours)
+            "classes": [{"id": i, "name": name, "color": list(color)} for i, (name, color) in enumerate(zip(painter.spec.class_names, painter.spec.palette))],
             "uses_style": painter.uses_style,  # the model needs a style photo for every render
             "has_encoder": painter.has_encoder,  # a style photo is optional and steers the look
             "accepts_style": painter.uses_style or painter.has_encoder,
@@ -368,7 +386,7 @@ class PaintServer:
 
     # On the decoding thread; results come at the model's size, so a request waiting to render holds little.
     def _decode_label(self, data: bytes, source: str) -> tuple[list[int], np.ndarray]:
-        label = decode_label_bytes(data, source, self.max_pixels)
+        label = decode_label_bytes(data, source, self.max_pixels, self.painter.palette)
         return list(label.shape), resize_label(label, self.painter.size)
 
     def _decode_photo(self, data: bytes, source: str) -> np.ndarray:

@@ -1,0 +1,47 @@
+"""Help that a new user can read: a line for every flag, defaults shown; did-you-mean for commands."""
+
+import argparse
+
+import pytest
+
+from paintscape.cli import build_parser, main
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+@pytest.mark.parametrize("name", sorted(_subparsers(build_parser())))
+def test_every_flag_of_every_command_has_a_help_line(name):
+    sub = _subparsers(build_parser())[name]
+    silent = [a.dest for a in sub._actions if not (a.help or "").strip()]
+    assert not silent, f"paintscape {name}: no help for {silent}"
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "(default: 8)" in out  # --batch-size
+    assert "(default: jpg)" in out  # --format
+    assert "(default: None)" not in out  # unset options say nothing rather than None
+
+
+def test_a_mistyped_command_suggests_the_right_one(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["trian"])
+    assert exit_info.value.code == 2
+    assert "did you mean 'train'?" in capsys.readouterr().err
+
+
+def test_a_mistyped_choice_suggests_too(capsys):
+    with pytest.raises(SystemExit):
+        main(["generate", "run", "labels", "out", "--format", "jpeg"])
+    assert "did you mean 'jpg'?" in capsys.readouterr().err
+
+
+def test_train_segmenter_names_the_variant(capsys):
+    with pytest.raises(SystemExit):
+        main(["train-segmenter", "--help"])
+    assert "--variant" in capsys.readouterr().out
