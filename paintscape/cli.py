@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
@@ -205,20 +206,43 @@ def _inference_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", type=Path, help="a controlnet run directory (writes RUN/priors.safetensors)")
     p.add_argument("--data", type=Path, default=None, help="dataset folder (default: the run config's data.root)")
     p.add_argument("--out", type=Path, default=None, help="default: RUN/priors.safetensors")
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=8, help="training pairs encoded at once")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+
+
+class _LazyChoices:
+    """Choices read from a torch-importing module only when argparse needs them (the option is given or
+    its help shown): building the parser must not import torch for commands that never use it."""
+
+    def __init__(self, load: Callable[[], tuple[str, ...]]) -> None:
+        self._load = load
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._load()
+
+    def __iter__(self):
+        return iter(self._load())
+
+
+def _schedulers() -> tuple[str, ...]:
+    from paintscape.models.diffusion.controlnet import SCHEDULERS
+
+    return SCHEDULERS
+
+
+def _prior_kinds() -> tuple[str, ...]:
+    from paintscape.models.diffusion.priors import PRIOR_KINDS
+
+    return PRIOR_KINDS
 
 
 def _sampling_arguments(p: argparse.ArgumentParser) -> None:
     """Diffusion models' sampling options (one-pass generators refuse them)."""
-    from paintscape.models.diffusion.controlnet import SCHEDULERS
-    from paintscape.models.diffusion.priors import PRIOR_KINDS
-
     group = p.add_argument_group("diffusion sampling (controlnet runs; default: the run's settings)")
     group.add_argument("--steps", type=int, default=None, help="denoising steps")
     group.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale on the label map (1: none)")
-    group.add_argument("--sampler", choices=SCHEDULERS, default=None, help="diffusers scheduler")
-    group.add_argument("--prior", choices=PRIOR_KINDS, default=None, help="start from SCP-Diff's noise prior (needs `paintscape priors RUN`)")
+    group.add_argument("--sampler", choices=_LazyChoices(_schedulers), default=None, help="diffusers scheduler")
+    group.add_argument("--prior", choices=_LazyChoices(_prior_kinds), default=None, help="start from SCP-Diff's noise prior (needs `paintscape priors RUN`)")
     group.add_argument("--strength", type=float, default=None, help="with --prior: the fraction of the steps run, in (0, 1] (default 0.8)")
     group.add_argument("--priors", type=Path, default=None, help="priors file (default: RUN/priors.safetensors)")
 
@@ -255,6 +279,10 @@ class _PresetHelpFormatter(argparse.HelpFormatter):
         if isinstance(action.choices, _Presets):
             return "; ".join(f"{e.name}: {e['description']}" for e in action.choices.entries()).replace("%", "%%")
         return action.help
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        # preset names hold hyphens (spade-ade20k): wrap at spaces only, so a name stays whole
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
 
 
 def _evaluation_commands(sub: argparse._SubParsersAction) -> None:

@@ -111,13 +111,13 @@ def test_other_failures_pass_through(tmp_path: Path) -> None:
 def test_cli_prints_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    fill_disk_after(monkeypatch, allowed=0)  # the contact sheet is written through atomic_write
+    fill_disk_after(monkeypatch, allowed=0)  # scenes and the contact sheet are written through atomic_write
     sheet = tmp_path / "sheet.png"
     assert main(["synth", str(tmp_path / "data"), "--count", "1", "--size", "32x24", "--sheet", str(sheet)]) == 2
     err = capsys.readouterr().err
-    assert f"error: no space left on device while writing {sheet}" in err
+    assert f"error: no space left on device while writing {tmp_path / 'data'}" in err  # the first scene
     assert "Traceback" not in err and "Errno" not in err
-    assert not sheet.exists() and leftovers(tmp_path) == []
+    assert not sheet.exists() and leftovers(tmp_path / "data" / "imgs") == [] and leftovers(tmp_path) == []
 
 
 def test_directory_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ class DistInfo:
     rank: int = 0
     local_rank: int = 0
     world_size: int = 1
+    owns_group: bool = False  # this process group was created by init_distributed (so its shutdown ends it)
 
     @property
     def is_main(self) -> bool:
@@ -38,18 +39,22 @@ def init_distributed(device_kind: str) -> DistInfo:
     if world_size <= 1:
         return DistInfo()
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
-    if not dist.is_initialized():
-        backend = "nccl" if device_kind == "cuda" else "gloo"
-        if device_kind == "cuda":
-            torch.cuda.set_device(local_rank)
-        dist.init_process_group(backend=backend)
-    return DistInfo(rank, local_rank, world_size)
+    if dist.is_initialized():  # the caller's group (e.g. a script that trains several runs): it ends it
+        return DistInfo(rank, local_rank, world_size)
+    backend = "nccl" if device_kind == "cuda" else "gloo"
+    if device_kind == "cuda":
+        torch.cuda.set_device(local_rank)
+    dist.init_process_group(backend=backend)
+    return DistInfo(rank, local_rank, world_size, owns_group=True)
 
 
-def shutdown_distributed() -> None:
+def shutdown_distributed(info: DistInfo) -> None:
+    """After training: wait for every rank (rank 0 has written the last checkpoint), then end the
+    process group if :func:`init_distributed` created it."""
     if dist.is_initialized():
         dist.barrier()
-        dist.destroy_process_group()
+        if info.owns_group:
+            dist.destroy_process_group()
 
 
 def unwrap(module: nn.Module) -> nn.Module:

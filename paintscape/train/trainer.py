@@ -299,7 +299,7 @@ class Trainer:
                 bar.close()
             if self.log is not None:
                 self.log.close()
-        shutdown_distributed()
+        shutdown_distributed(self.info)
         return TrainResult(self.run_dir, state.step, state.images_seen, time.time() - start_time, last_checkpoint, last_terms, first_step, self.total_steps)
 
     def _after_step(self, plan: PhasePlan, terms: dict[str, float], lrs: dict[str, float]) -> None:
