@@ -76,7 +76,8 @@ def test_step_computes_the_reference_terms_on_its_tensors(data):
         "G/adv": segmentation_adversarial_loss(out_fake, ids, real=True),
     }
     for name, value in expected.items():
-        torch.testing.assert_close(terms[name].detach(), value, rtol=1e-5, atol=1e-6, msg=name)
+        # one D batch of 3x against three D calls: float32 summation order, measured up to 1.9e-5 relative
+        torch.testing.assert_close(terms[name].detach(), value, rtol=1e-4, atol=1e-6, msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_labelmix_weight_zero_skips_it_and_vgg_builds_the_perceptual_term(data):

@@ -119,7 +119,7 @@ def test_frozen_restores_each_parameter_flag():
 
 
 def test_unknown_objective_names_the_valid_ones(data, tmp_path):
-    with pytest.raises(ValueError, match="unknown training objective 'difusion'; valid names: diffusion, distill, gan, oasis"):
+    with pytest.raises(ValueError, match=r"unknown training objective 'difusion' \(did you mean 'diffusion'\?\); valid names: diffusion, distill, gan, oasis"):
         train(tiny_config(data, "loss.objective=difusion"), tmp_path / "run", progress=False)
 
 
