@@ -41,7 +41,8 @@ def checkpoint_generators(
     """Train one run to each of ``steps`` in turn and copy its generator at each: ``{step: {"path", "cpu_seconds"}}``.
     Step 0 is the network as the trainer initialises it (same seed), untrained."""
     from paintscape.checkpoint import latest_record, save_generator
-    from paintscape.train.trainer import build_networks, train
+    from paintscape.train.networks import build_generator_from_config
+    from paintscape.train.trainer import train
 
     config = benchmark_config(kit, config_path, [f"train.seed={seed}"])
     run = out / f"seed_{seed}" / "run"
@@ -57,7 +58,7 @@ def checkpoint_generators(
         if step == 0:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                generator, _, spec = build_networks(config)
+                generator, spec = build_generator_from_config(config)
             save_generator(target, generator.eval(), spec)
         else:
             record = latest_record(run)
