@@ -12,7 +12,9 @@ from PIL import Image
 from paintscape.data.io import DataError
 from paintscape.evaluate import aesthetic, report
 from paintscape.evaluate import fid as fid_module
+from paintscape.evaluate import metrics as metrics_module
 from paintscape.evaluate import segmenter as seg
+from paintscape.evaluate.inception import FEATURE_DIM
 from paintscape.labels import CLASS_NAMES, IGNORE_INDEX
 
 
@@ -123,10 +125,11 @@ def _colour_coded_case(tmp_path, monkeypatch):
 
     # FID itself is checked in test_fid.py; here it is fixed at 40 so that the score is known
     def fid_of_40(generated, real):
-        assert generated.shape == real.shape == (2, fid_module.FEATURE_DIM)
+        assert generated.shape == real.shape == (2, FEATURE_DIM)
         return 40.0
 
     monkeypatch.setattr(fid_module, "frechet_distance_from_features", fid_of_40)
+    monkeypatch.setattr(metrics_module, "frechet_distance_from_features", fid_of_40)  # imported there by name
     return tmp_path / "gen", tmp_path / "labels", tmp_path / "real"
 
 

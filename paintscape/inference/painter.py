@@ -194,6 +194,11 @@ class Painter:
         overrides :attr:`sampling` for this call (e.g. fewer steps for a live preview)."""
         B = labels.shape[0]
         seeds = list(range(B)) if seeds is None else seeds
+        if styles is not None and not self.uses_style and self.spec.style_encoder_absent:
+            raise StyleRefused(
+                f"this generator was converted from {self.spec.extra.get('converted_from', 'a reference file')} without its "
+                "style encoder (--no-encoder): it cannot follow a style photo; render without --style, or convert again with --encoder"
+            )
         if styles is not None and not self.uses_style and not self.has_encoder:
             raise StyleRefused(
                 f"the {self.spec.family} model takes no style photo: its output depends on the label map and the seed "
@@ -201,11 +206,6 @@ class Painter:
             )
         if self.uses_style and styles is None:
             raise StyleRequired("this model has a style stream and needs a reference photo for every label map (--style refs.json)")
-        if styles is not None and not self.uses_style and self.spec.style_encoder_absent:
-            raise StyleRefused(
-                f"this generator was converted from {self.spec.extra.get('converted_from', 'a reference file')} without its "
-                "style encoder (--no-encoder): it cannot follow a style photo; render without --style, or convert again with --encoder"
-            )
         labels = labels.to(self.device)
         styles = styles.to(self.device) if styles is not None else None
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")

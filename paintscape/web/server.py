@@ -429,10 +429,6 @@ class PaintServer:
         return encode_png(image), seconds, used
 
 
-def _parameters(painter: Painter) -> int:
-    return sum(p.numel() for p in painter.generator.parameters())
-
-
     def resample(self, label_png: bytes, mask_png: bytes, base: bytes | None, seed: int, region_seed: int) -> tuple[bytes, float]:
         """Label map PNG, region mask PNG (nonzero inside) and the photo shown (optional) -> the photo
         with the region re-sampled (:meth:`Painter.resample`), as PNG bytes, and the seconds spent."""
@@ -451,6 +447,10 @@ def _parameters(painter: Painter) -> int:
     def _decode_mask(self, data: bytes) -> np.ndarray:
         photo = decode_photo_bytes(data, "region mask", self.max_pixels)  # any PNG; nonzero = inside
         return resize_label((photo.max(axis=2) > 127).astype(np.uint8), self.painter.size)
+
+
+def _parameters(painter: Painter) -> int:
+    return sum(p.numel() for p in painter.generator.parameters())
 
 
 class DiffusionProgress:
