@@ -456,9 +456,12 @@ def load_dataclass(cls: type, data: dict[str, Any], overrides: list[str] | tuple
 def load_config(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
     """Read a YAML config (a file or a packaged config's name; the defaults when None) and apply overrides."""
     if path is not None:
-        from paintscape.config_files import resolve_config
+        from paintscape.config_files import UnknownConfig, resolve_config
 
-        path = resolve_config(path)
+        try:
+            path = resolve_config(path)
+        except UnknownConfig as exc:
+            raise ConfigError(str(exc)) from None
     data = read_yaml_mapping(path) if path is not None else {}
     # Overrides address the full tree, so they apply to the defaults merged with the file.
     return load_dataclass(Config, data, overrides, source=str(path) if path is not None else "defaults")

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from paintscape.config import ConfigError
 from paintscape.suggest import did_you_mean
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
 
-class UnknownConfig(ConfigError):
-    """Neither a YAML file nor a packaged config's name; the message lists the names."""
+class UnknownConfig(ValueError):
+    """Neither a YAML file nor a packaged config's name; the message lists the names. (A ValueError, as
+    ``config.ConfigError`` is: ``config.py`` imports this module, so this one does not import it.)"""
 
 
 def packaged_configs() -> dict[str, Path]:
