@@ -33,16 +33,15 @@ from torch import Tensor, nn
 
 from paintscape.checkpoint import CheckpointManager, load_generator, load_state_strict, load_training_state
 from paintscape.config import Config
-from paintscape.losses.adversarial import discriminator_adversarial_loss, generator_adversarial_loss
-from paintscape.losses.feature_matching import feature_matching_loss
-from paintscape.losses.perceptual import VGG19Features, perceptual_loss
+from paintscape.losses.adversarial import discriminator_adversarial_loss
+from paintscape.losses.perceptual import VGG19Features
 from paintscape.losses.reconstruction import l1_loss
 from paintscape.models.base import Generator
 from paintscape.registry import OBJECTIVES
 from paintscape.train.distill import DistillError
 from paintscape.train.networks import build_discriminator, build_generator_from_config
 from paintscape.train.objectives.base import Objective, Role, StepContext, weighted_sum
-from paintscape.train.objectives.gan import TTUR_SCALES, split_predictions
+from paintscape.train.objectives.gan import TTUR_SCALES, GANObjective, split_predictions
 
 
 def block_names(generator: Generator) -> list[str]:
@@ -239,19 +238,6 @@ class DistillObjective(Objective):
         }
 
     def generator_terms(self, discriminator: nn.Module, label: Tensor, fake: Tensor, target: Tensor, weights: Mapping[str, float]) -> dict[str, Tensor]:
-        terms: dict[str, Tensor] = {}
-        if weights.get("adv", 0) > 0 or weights.get("feat", 0) > 0:
-            on_fake = discriminator(label, fake)
-            if weights.get("adv", 0) > 0:
-                terms["G/adv"] = generator_adversarial_loss(on_fake, mode=self.adversarial)
-            if weights.get("feat", 0) > 0:
-                with torch.no_grad():
-                    on_target = discriminator(label, target)
-                terms["G/feat"] = feature_matching_loss(on_fake, on_target)
-        if weights.get("vgg", 0) > 0:
-            if self.vgg is None:
-                raise ValueError("loss.weights.vgg > 0 needs a VGG19 (loss.vgg_weights)")
-            terms["G/vgg"] = perceptual_loss(self.vgg, fake.float(), target.float(), distance=self.vgg_distance)
-        if weights.get("l1", 0) > 0:
-            terms["G/l1"] = l1_loss(fake, target)
-        return terms
+        # the GAN objective's generator terms with the teacher's photo as the target (and no KL):
+        # the same attributes (adversarial, vgg, vgg_distance) drive them
+        return GANObjective.generator_terms(self, discriminator, label, target, fake, None, None, weights)  # type: ignore[arg-type]
