@@ -7,9 +7,15 @@ import pytest
 from paintscape.cli import build_parser, main
 
 
-def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+def _subparsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every command and nested action (``benchmark run``, ...) by its full name."""
+    found = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[prefix + name] = sub
+                found.update(_subparsers(sub, prefix + name + " "))
+    return found
 
 
 @pytest.mark.parametrize("name", sorted(_subparsers(build_parser())))
@@ -17,6 +23,10 @@ def test_every_flag_of_every_command_has_a_help_line(name):
     sub = _subparsers(build_parser())[name]
     silent = [a.dest for a in sub._actions if not (a.help or "").strip()]
     assert not silent, f"paintscape {name}: no help for {silent}"
+
+
+def test_nested_actions_are_checked_too():
+    assert {"benchmark run", "benchmark validate"} <= set(_subparsers(build_parser()))
 
 
 def test_help_shows_defaults(capsys):

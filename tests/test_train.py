@@ -245,3 +245,11 @@ def test_fp16_steps_every_role_through_one_gradient_scaler(data, tmp_path):
     state = final_state(tmp_path / "run")
     assert 0 < state["scaler"]["scale"] <= 65536.0  # the scaler ran (and backed off on early overflows)
     assert set(state["optimizers"]) == {"generator", "discriminator"}
+
+
+def test_progress_bar_ends_where_the_run_is_told_to_stop(data, tmp_path, capsys):
+    """A run stopped early (the benchmark's chunks, validate's checkpoints) counts towards its stop,
+    not towards the config's last step (which is 10,000,000 in the benchmark configs)."""
+    train(tiny_config(data, family="pix2pix"), tmp_path / "run", progress=True, stop_after=1)
+    bar = capsys.readouterr().err
+    assert "1/1 " in bar and "/4 " not in bar

@@ -256,8 +256,11 @@ class Trainer:
             return None
         from tqdm import tqdm
 
-        # A time-limited run has no known end in steps: count without a total.
+        # A time-limited run has no known end in steps: count without a total. A run told to stop
+        # early (stop_after) ends there, not at the config's last step.
         total = None if self.time_limit is not None else self.total_steps
+        if total is not None and self.stop_after is not None:
+            total = min(total, self.stop_after)
         return tqdm(total=total, initial=self.state.step, desc="train", unit="step", dynamic_ncols=True)
 
     def fit(self) -> TrainResult:
