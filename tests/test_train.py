@@ -229,11 +229,14 @@ def test_two_process_ddp_keeps_ranks_identical(data, tmp_path):
     assert (run / "latest.json").is_file()
 
 
-def test_speed_and_memory_switches_train(data, tmp_path):
+def test_speed_and_memory_switches_train(data, tmp_path, monkeypatch, caplog):
     config = tiny_config(data, "train.precision=bf16", "train.channels_last=true", "train.grad_accumulation=2",
                          "train.phases=[{batch_size: 4, lr: 0.0002, steps: 2}]")
-    result = train(config, tmp_path / "run", progress=False)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")  # this machine's CPU
+    with caplog.at_level("WARNING", logger="paintscape.train"):
+        result = train(config, tmp_path / "run", progress=False)
     assert result.steps == 2 and all(v == v for v in result.last_terms.values())
+    assert "without native bfloat16 (AVX2)" in caplog.text and "train.precision=fp32" in caplog.text
     with pytest.raises(ValueError, match="multiple of world size x grad_accumulation"):
         train(tiny_config(data, "train.grad_accumulation=3"), tmp_path / "run2", progress=False)
 
@@ -253,3 +256,11 @@ def test_progress_bar_ends_where_the_run_is_told_to_stop(data, tmp_path, capsys)
     train(tiny_config(data, family="pix2pix"), tmp_path / "run", progress=True, stop_after=1)
     bar = capsys.readouterr().err
     assert "1/1 " in bar and "/4 " not in bar
+
+
+def test_bf16_warning_only_where_bf16_is_emulated():
+    from paintscape.devices import slow_bf16_warning
+
+    assert slow_bf16_warning(torch.device("cpu"), "AVX2") is not None
+    assert slow_bf16_warning(torch.device("cpu"), "AVX512") is None  # not measured: no warning
+    assert slow_bf16_warning(torch.device("cuda"), "AVX2") is None

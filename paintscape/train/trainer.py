@@ -35,7 +35,7 @@ from paintscape.config import Config, config_from_yaml_text, save_config
 from paintscape.data.check import check_dataset
 from paintscape.data.dataset import PairedFolder, paired_names
 from paintscape.data.io import DataError, read_subset
-from paintscape.devices import resolve_device
+from paintscape.devices import resolve_device, slow_bf16_warning
 from paintscape.labels import one_hot
 from paintscape.registry import OBJECTIVES
 from paintscape.train.batchnorm_refresh import BatchNormRefresh
@@ -96,6 +96,8 @@ class Trainer:
         self.info: DistInfo = init_distributed(self.device.type)
         if self.device.type == "cuda" and self.info.enabled:
             self.device = torch.device("cuda", self.info.local_rank)
+        if config.train.precision == "bf16" and (warning := slow_bf16_warning(self.device)):
+            log.warning(warning)
         # Reproducible and per-rank: seed = base + rank.
         seed = config.train.seed + self.info.rank
         torch.manual_seed(seed)
