@@ -221,3 +221,17 @@ def test_equal_settings_match_the_reference_command_line(family, size) -> None:
         assert _option(argv, "--task") == "SIS"  # content stream only
     else:
         assert g["extra_label_channels"] == 1
+
+
+# ---- bench_precision_cpu.py ----------------------------------------------------------------------------
+
+
+def test_precision_benchmark_prints_a_row_per_layer_and_precision(monkeypatch, capsys) -> None:
+    precision = _script("benchmarks/bench_precision_cpu.py")
+    monkeypatch.setattr(sys, "argv", ["bench_precision_cpu.py", "--runs", "1"])
+    precision.main()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["cpu_capability"]
+    rows = {(r["layer"], r["precision"]) for r in lines[1:]}
+    assert rows == {(layer, p) for layer in ("conv 4x4/2", "transposed conv 4x4/2") for p in ("fp32", "bf16")}
+    assert all(r["cpu_s_median"] > 0 for r in lines[1:])
