@@ -228,8 +228,14 @@ def test_equal_settings_match_the_reference_command_line(family, size) -> None:
 
 def test_precision_benchmark_prints_a_row_per_layer_and_precision(monkeypatch, capsys) -> None:
     precision = _script("benchmarks/bench_precision_cpu.py")
+    import torch
+
     monkeypatch.setattr(sys, "argv", ["bench_precision_cpu.py", "--runs", "1"])
-    precision.main()
+    threads = torch.get_num_threads()
+    try:
+        precision.main()
+    finally:
+        torch.set_num_threads(threads)  # the script runs on one thread; later tests keep theirs
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["cpu_capability"]
     rows = {(r["layer"], r["precision"]) for r in lines[1:]}
