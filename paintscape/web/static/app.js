@@ -323,6 +323,7 @@
   function setupClassSearch(classes) {
     if (classes.length <= LONG_TABLE) return;
     $("palette").classList.add("long");
+    $("palette").closest(".palette-panel").classList.add("long"); // room for the scrollbar and long names
     const search = $("class-search");
     search.hidden = false;
     search.placeholder = `Find one of ${classes.length} classes…`;
