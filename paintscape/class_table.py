@@ -7,14 +7,18 @@ dataset may bring its own table as ``ROOT/classes.yaml``::
       - {id: 0, name: sky, colour: [135, 206, 235]}
       - {id: 1, name: grass, colour: "#4caf50"}
 
-or name a built-in one (``builtin: landscape29``). Models trained on the dataset get its class count,
-their generator file stores the names and colours, and the Painter, the paint page, the gallery,
-``check-data`` and the segmenter read them from there.
+or name a built-in one: ``builtin: landscape29``, ``builtin: ade20k150`` (ADE20K SceneParsing's 150
+classes, ids 0..149 = objectInfo150 order - 1) or ``builtin: cocostuff182`` (COCO-Stuff's 182, ids
+0..181 = labels.txt id - 1). The last two are data files in ``paintscape/class_tables/``. Label maps
+store the table's ids with 255 = ignore, so a table holds at most 255 classes. Models trained on the
+dataset get its class count, their generator file stores the names and colours, and the Painter, the
+paint page, the gallery, ``check-data``, ``evaluate`` and the segmenter read them from there.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +27,8 @@ from paintscape.labels import CLASS_NAMES, IGNORE_COLOR, IGNORE_INDEX, PALETTE
 from paintscape.suggest import did_you_mean
 
 CLASSES_FILE = "classes.yaml"
+#: The packaged tables (``classes.yaml`` files shipped as package data).
+TABLE_DIR = Path(__file__).resolve().parent / "class_tables"
 
 
 class ClassTableError(ValueError):
@@ -43,9 +49,22 @@ class ClassTable:
     def palette_array(self) -> np.ndarray:
         return np.asarray(self.palette, dtype=np.uint8).reshape(-1, 3)
 
+    def outside_hint(self, values: list[int]) -> str:
+        """What to do about label values ``values`` that are not ids of this table (one sentence)."""
+        if self.source == "ade20k150" and 150 in values:  # an ADE20K file read as it is
+            return ("ADE20K's own files store 1..150 (0 = unlabelled); shift them to the table's 0..149 with "
+                    "`paintscape convert-labels SRC DST --from ade20k --to ade20k150`.")
+        if self.source == "landscape29":
+            return (f"The landscape track uses 29 classes: map ADE20K / COCO-Stuff label maps onto them with `paintscape "
+                    f"convert-labels SRC DST --from ade20k|coco-stuff`, or give the dataset a {CLASSES_FILE} "
+                    f"(its own classes, or builtin: {' | '.join(BUILTIN_NAMES)}).")
+        return f"The class table ({self.source}) has {self.num_classes} classes, ids 0..{self.num_classes - 1}; 255 marks ignored pixels."
+
 
 LANDSCAPE29 = ClassTable(CLASS_NAMES, tuple(tuple(int(v) for v in c) for c in PALETTE), "landscape29")
-BUILTIN = {"landscape29": LANDSCAPE29}
+#: The tables a classes.yaml can name with ``builtin: NAME``, with their sizes; all but the first are files in TABLE_DIR.
+BUILTIN_SIZES = {"landscape29": 29, "ade20k150": 150, "cocostuff182": 182}
+BUILTIN_NAMES = tuple(BUILTIN_SIZES)
 
 
 def _colour(value: object, where: str) -> tuple[int, int, int]:
@@ -60,9 +79,27 @@ def _colour(value: object, where: str) -> tuple[int, int, int]:
 
 
 def builtin_table(name: str) -> ClassTable:
-    if name not in BUILTIN:
-        raise ClassTableError(f"unknown built-in class table {name!r}{did_you_mean(name, BUILTIN)}; built-in: {', '.join(BUILTIN)}")
-    return BUILTIN[name]
+    """A built-in table by name (:data:`BUILTIN_NAMES`)."""
+    if name not in BUILTIN_NAMES:
+        raise ClassTableError(f"unknown built-in class table {name!r}{did_you_mean(name, BUILTIN_NAMES)}; built-in: {', '.join(BUILTIN_NAMES)}")
+    return LANDSCAPE29 if name == "landscape29" else _packaged_table(name)
+
+
+@cache
+def _packaged_table(name: str) -> ClassTable:
+    table = read_class_table(TABLE_DIR / f"{name}.yaml")
+    return ClassTable(table.names, table.palette, name)
+
+
+def table_of(names: tuple[str, ...], palette: tuple[tuple[int, int, int], ...]) -> ClassTable:
+    """The table of a model's stored names and colours, named after the built-in one it equals."""
+    names, palette = tuple(names), tuple(tuple(int(v) for v in c) for c in palette)
+    for name, size in BUILTIN_SIZES.items():
+        if len(names) == size:  # only a table of the same size is read: a 10-class model never loads a file
+            table = builtin_table(name)
+            if (table.names, table.palette) == (names, palette):
+                return table
+    return ClassTable(names, palette, "the model's class table")
 
 
 def read_class_table(path: str | Path) -> ClassTable:
@@ -77,10 +114,15 @@ def read_class_table(path: str | Path) -> ClassTable:
     except Exception as exc:  # yaml.YAMLError
         raise ClassTableError(f"{path}: not valid YAML ({exc})") from None
     if isinstance(data, dict) and set(data) == {"builtin"}:
-        return builtin_table(str(data["builtin"]))
+        try:
+            return builtin_table(str(data["builtin"]))
+        except ClassTableError as exc:
+            raise ClassTableError(f"{path}: {exc}") from None
     entries = data.get("classes") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
-        raise ClassTableError(f"{path}: expected 'classes:' with a list of {{id, name, colour}} entries (or 'builtin: landscape29')")
+        raise ClassTableError(
+            f"{path}: expected 'classes:' with a list of {{id, name, colour}} entries, or 'builtin: NAME' ({', '.join(BUILTIN_NAMES)})"
+        )
     if len(entries) > IGNORE_INDEX:
         raise ClassTableError(f"{path}: {len(entries)} classes; label maps hold at most {IGNORE_INDEX} (id {IGNORE_INDEX} means ignore)")
     by_id: dict[int, tuple[str, tuple[int, int, int]]] = {}
@@ -108,10 +150,23 @@ def dataset_class_table(root: str | Path) -> ClassTable:
     return read_class_table(path) if path.is_file() else LANDSCAPE29
 
 
+def label_folder_class_table(labels_dir: str | Path) -> ClassTable:
+    """The table of a folder of label maps: a ``classes.yaml`` in it or in the dataset around it
+    (``DATA/labels`` -> ``DATA/classes.yaml``), else the landscape classes."""
+    labels_dir = Path(labels_dir)
+    for folder in (labels_dir, labels_dir.parent):
+        if (folder / CLASSES_FILE).is_file():
+            return read_class_table(folder / CLASSES_FILE)
+    return LANDSCAPE29
+
+
 def table_of_size(num_classes: int) -> ClassTable:
     """A table for a model given only a class count: the first landscape classes, or numbered ones."""
     if num_classes == LANDSCAPE29.num_classes:
         return LANDSCAPE29
     if num_classes < LANDSCAPE29.num_classes:
         return ClassTable(LANDSCAPE29.names[:num_classes], LANDSCAPE29.palette[:num_classes], f"landscape29[:{num_classes}]")
-    raise ClassTableError(f"{num_classes} classes need a class table: put a {CLASSES_FILE} (id, name, colour per class) in the dataset folder")
+    raise ClassTableError(
+        f"{num_classes} classes need a class table: put a {CLASSES_FILE} in the dataset folder "
+        f"(id, name, colour per class, or builtin: {' | '.join(BUILTIN_NAMES)})"
+    )

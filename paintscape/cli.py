@@ -95,15 +95,24 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes")
     p.add_argument("--sheet", type=Path, default=None, help="also write a contact sheet PNG (label | photo)")
 
-    p = sub.add_parser("check-data", help="read every pair and report problems; exit 1 on any")
-    p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
+    p = sub.add_parser(
+        "check-data", help="read every pair and report problems; exit 1 on any",
+        description="Read every photo/label pair of a dataset and report each problem with its file; exit 1 on any. "
+        "Label ids are checked against the dataset's class table: ROOT/classes.yaml (its own classes: id, name, colour; "
+        "or builtin: landscape29 | ade20k150 | cocostuff182), else the 29 landscape classes; 255 means ignore.",
+    )  # fmt: skip
+    p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/ (and an optional classes.yaml)")
     p.add_argument("--subset", type=Path, default=None, help="only the names listed in this file")
 
-    p = sub.add_parser("convert-labels", help="map ADE20K or COCO-Stuff label maps onto the 29 landscape classes")
+    p = sub.add_parser("convert-labels", help="map ADE20K or COCO-Stuff label maps onto the 29 landscape classes or their own table")
     p.add_argument("src", type=Path, help="folder of the dataset's label maps (PNG, as the dataset stores its ids)")
-    p.add_argument("dst", type=Path, help="folder for the landscape label maps (8-bit PNG, same names)")
+    p.add_argument("dst", type=Path, help="folder for the converted label maps (8-bit PNG, same names)")
     p.add_argument("--from", dest="source", choices=("ade20k", "coco-stuff"), required=True,
                    help="ade20k: ADE20K-150 files (0 = unlabelled, 1..150); coco-stuff: COCO-Stuff-182 files (id - 1, 255 = unlabelled)")
+    p.add_argument("--to", dest="target", choices=("landscape29", "ade20k150", "cocostuff182"), default="landscape29",
+                   help="the class table to write ids of: landscape29 (the track's classes), or the source's own built-in table "
+                        "(ade20k150 for --from ade20k: 1..150 -> 0..149, 0 -> 255; cocostuff182 for --from coco-stuff: checked, "
+                        "kept); a dataset of such maps names it in classes.yaml (builtin: ade20k150)")
 
     p = sub.add_parser("curate", help="find bad pairs and write Selection I / II subset files (report's curation)")
     p.add_argument("root", type=Path, help="dataset folder with imgs/ and labels/")
@@ -372,8 +381,12 @@ def run_check_data(args: argparse.Namespace) -> int:
 def run_convert_labels(args: argparse.Namespace) -> int:
     from paintscape.data.convert_labels import convert_label_folder
 
-    written = convert_label_folder(args.src, args.dst, args.source, progress=True)
-    print(f"wrote {len(written)} landscape label maps to {args.dst}")
+    written = convert_label_folder(args.src, args.dst, args.source, args.target, progress=True)
+    if args.target == "landscape29":
+        print(f"wrote {len(written)} landscape label maps to {args.dst}")
+    else:
+        print(f"wrote {len(written)} {args.target} label maps to {args.dst}; the dataset's classes.yaml names the table: "
+              f"builtin: {args.target}")
     return 0
 
 
@@ -488,7 +501,7 @@ def run_generate(args: argparse.Namespace) -> int:
         from paintscape.data.io import LABEL_SUFFIXES, list_stems
         from paintscape.inference.gallery import write_gallery
 
-        print(f"gallery: {write_gallery(args.out, written, list_stems(args.labels, LABEL_SUFFIXES), styles, painter.palette)}")
+        print(f"gallery: {write_gallery(args.out, written, list_stems(args.labels, LABEL_SUFFIXES), styles, painter.table)}")
     if args.archive:
         write_archive(written, args.out, args.archive)
         print(f"archive: {args.archive}")
@@ -597,16 +610,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_train_segmenter(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from paintscape.class_table import dataset_class_table
     from paintscape.data.dataset import PairedFolder, paired_names
-    from paintscape.data.io import read_label
+    from paintscape.data.io import read_label_raw
     from paintscape.devices import resolve_device
     from paintscape.evaluate.segmenter import train_segmenter
 
     size = args.image_size
     if size is None:
         first = paired_names(args.data, args.subset)[0]
-        size = read_label(args.data / "labels" / f"{first}.png").shape
+        size = read_label_raw(args.data / "labels" / f"{first}.png").shape
     dataset = PairedFolder(args.data, size, subset=args.subset, train=True)
     steps = args.steps if args.steps or args.epochs else 2000
     total = steps or args.epochs * max(1, len(dataset) // args.batch_size)
@@ -618,7 +630,7 @@ def run_train_segmenter(args: argparse.Namespace) -> int:
 
     train_segmenter(dataset, args.out, size=args.variant, steps=steps, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                     device=resolve_device(args.device), pretrained_backbone=args.pretrained, num_workers=args.workers, progress=progress,
-                    class_names=dataset_class_table(args.data).names)
+                    class_names=dataset.table.names)
     bar.close()
     print(f"segmenter saved to {args.out} ({len(dataset)} pairs at {size[1]}x{size[0]})")
     return 0

@@ -3,9 +3,10 @@
 Tensor conventions (written down once, used everywhere):
 
 * image: float tensor ``(B, 3, H, W)`` in ``[-1, 1]``; numpy/PIL images are ``(H, W, 3)`` uint8.
-* label: long tensor ``(B, H, W)`` of class ids ``0..28``; ``IGNORE_INDEX`` (255) marks pixels
+* label: long tensor ``(B, H, W)`` of class ids ``0..28`` (``0..N-1`` for a dataset with another class
+  table, :mod:`paintscape.class_table`); ``IGNORE_INDEX`` (255) marks pixels
   that carry no class (losses and metrics skip them). numpy label maps are ``(H, W)`` uint8.
-* generator input: one-hot float tensor ``(B, C, H, W)`` with ``C = NUM_CLASSES``; ignored pixels
+* generator input: one-hot float tensor ``(B, C, H, W)`` with ``C = NUM_CLASSES`` (or N); ignored pixels
   are all-zero vectors (see :func:`one_hot`).
 * sizes are given as ``(height, width)``; the track's photos are 384 x 512 (H x W).
 

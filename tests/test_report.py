@@ -120,7 +120,7 @@ def _colour_coded_case(tmp_path, monkeypatch):
         assert model == "colour-coded"
         return torch.round((images[:, 0] + 1) * 127.5 / 8).long()
 
-    monkeypatch.setattr(seg, "load_segmenter", lambda directory, device="cpu": "colour-coded")
+    monkeypatch.setattr(seg, "load_segmenter", lambda directory, device="cpu", num_classes=None: "colour-coded")
     monkeypatch.setattr(seg, "segment", colour_segment)
 
     # FID itself is checked in test_fid.py; here it is fixed at 40 so that the score is known

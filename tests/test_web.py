@@ -17,7 +17,7 @@ from PIL import Image
 
 from paintscape.checkpoint import save_generator
 from paintscape.inference.painter import Painter
-from paintscape.labels import CLASS_IDS, CLASS_NAMES, NUM_CLASSES
+from paintscape.labels import CLASS_IDS, CLASS_NAMES
 from paintscape.models.base import GeneratorSpec
 from paintscape.registry import GENERATORS
 from paintscape.web.server import MAX_UPLOAD_BYTES, PaintServer
@@ -34,18 +34,21 @@ CHROMIUM_ARGS = [
 ]
 
 
-def tiny_checkpoint(path: Path) -> Path:
+def tiny_checkpoint(path: Path, table: str = "landscape29") -> Path:
+    """A tiny SPADE generator for the class table ``table`` (a built-in one's name)."""
     import paintscape.models  # noqa: F401  (registers the networks)
+    from paintscape.class_table import builtin_table
 
+    classes = builtin_table(table)
     kwargs = {
-        "num_classes": NUM_CLASSES,
+        "num_classes": classes.num_classes,
         "image_size": SIZE,
         "base_channels": 8,
         "hidden_channels": 16,
         "norm": "batch",
     }
     generator = GENERATORS.build("spade", **kwargs)
-    save_generator(path, generator, GeneratorSpec("spade", kwargs, SIZE))
+    save_generator(path, generator, GeneratorSpec("spade", kwargs, SIZE, class_names=classes.names, palette=classes.palette))
     return path
 
 
@@ -376,5 +379,37 @@ def test_fill_undo_upload_and_errors_in_browser(browser, server: PaintServer, tm
     page.set_input_files("#label-file", str(upload))
     page.wait_for_selector("#error:not([hidden])")
     assert "40" in page.text_content("#error") and "scene.png" in page.text_content("#error")
+    assert not errors
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def ade_server(tmp_path_factory: pytest.TempPathFactory):
+    """A model of ADE20K's 150 classes (``builtin: ade20k150``)."""
+    path = tiny_checkpoint(tmp_path_factory.mktemp("web_ade") / "ade.safetensors", table="ade20k150")
+    with PaintServer(Painter.from_checkpoint(path, device="cpu"), port=0).start() as running:
+        yield running
+
+
+def test_a_150_class_palette_scrolls_and_finds_classes_by_name_or_id(browser, ade_server: PaintServer) -> None:
+    page, errors = open_page(browser, ade_server)
+    page.uncheck("#live")
+    assert page.locator("#palette button").count() == 150 and page.is_visible("#class-search")
+    assert page.evaluate("() => { const p = document.getElementById('palette'); return p.scrollHeight > p.clientHeight; }")
+    page.fill("#class-search", "tree")  # tree and streetlight
+    assert [b.get_attribute("data-class") for b in page.locator("#palette button:visible").all()] == ["4", "87"]
+    page.press("#class-search", "Enter")  # the first class shown
+    assert page.text_content("#current-name") == "tree"
+    drag(page, [(10, 12), (40, 12)])
+    page.fill("#class-search", "149")
+    page.click("#palette button:visible")
+    assert page.text_content("#current-name") == "flag"
+    drag(page, [(10, 50), (80, 50)])
+    page.fill("#class-search", "no such class")
+    assert page.locator("#palette button:visible").count() == 0 and page.is_visible("#class-search-none")
+    page.click("#render")
+    wait_rendered(page)
+    label = ade_server.last_label
+    assert label[12, 25] == 4 and label[50, 45] == 149 and label[0, 0] == 2  # painted on the page's sky (id 2)
     assert not errors
     page.close()

@@ -40,6 +40,7 @@ def test_a_wheel_installed_outside_the_checkout_trains_resumes_and_writes_the_ru
     (wheel,) = wheels.glob("paintscape-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "paintscape/configs/pix2pix_tiny.yaml" in names and "paintscape/web/static/index.html" in names
+    assert {"paintscape/class_tables/ade20k150.yaml", "paintscape/class_tables/cocostuff182.yaml"} <= set(names)  # builtin: tables
 
     env_dir = tmp_path / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from paintscape.class_table import dataset_class_table
 from paintscape.config import config_to_dict
 from paintscape.curation.agreement import disagreement_reasons, fit_appearance, region_disagreement, segmenter_accuracy
 from paintscape.curation.config import CurationConfig
@@ -43,6 +44,7 @@ from paintscape.curation.label_quality import label_reasons
 from paintscape.curation.measure import PairMeasurement, load_pair, measure_pair
 from paintscape.curation.report import write_findings, write_removed_report, write_subset
 from paintscape.data.dataset import paired_names
+from paintscape.labels import NUM_CLASSES
 from paintscape.parallel import parallel_map
 
 logger = logging.getLogger(__name__)
@@ -93,6 +95,12 @@ def curate(
     """Measure every pair under ``root``, decide Selection I and II, write the outputs to ``out_dir``."""
     config = config or CurationConfig()
     root, out_dir = Path(root), Path(out_dir)
+    table = dataset_class_table(root)
+    if table.source != "landscape29":  # the detectors read sky, water and ground classes by their landscape ids
+        raise ValueError(
+            f"{root}: curate's detectors are built on the 29 landscape classes (sky for exposure, water and ground for the "
+            f"label checks); this dataset's class table is {table.source} ({table.num_classes} classes)"
+        )
     names = paired_names(root)
     jobs = [(str(root), name, config) for name in names]
     measured = parallel_map(measure_pair, jobs, workers, desc="curate: measuring", unit="pair", progress=progress, chunksize=16)
@@ -143,7 +151,7 @@ def _segmenter_scores(segmenter: str | Path, root: Path, names: list[str], confi
 
     from paintscape.evaluate.segmenter import load_segmenter
 
-    model = load_segmenter(segmenter)
+    model = load_segmenter(segmenter, num_classes=NUM_CLASSES)
     accuracy = np.zeros(len(names))
     batches = range(0, len(names), config.segmenter_batch)
     for start in tqdm(batches, desc="curate: segmenting", unit="batch", disable=not progress):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from paintscape.class_table import CLASSES_FILE, ClassTableError, dataset_class_table
+from paintscape.class_table import CLASSES_FILE, LANDSCAPE29, ClassTable, ClassTableError, dataset_class_table
 from paintscape.data.io import (
     IMAGE_SUFFIXES,
     LABEL_SUFFIXES,
@@ -17,11 +17,12 @@ from paintscape.data.io import (
     image_size,
     invalid_label_values,
     list_stems,
+    outside_table_message,
     pixel_limit,
     read_label_raw,
     read_subset,
 )
-from paintscape.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
+from paintscape.labels import CLASS_NAMES, NUM_CLASSES
 
 
 @dataclass
@@ -47,10 +48,16 @@ class DataReport:
         return not self.problems
 
     def class_table(self) -> str:
+        """Pixel share and image count per class; a table of over 40 classes lists only those that occur."""
         total = max(int(self.pixel_counts.sum()), 1)
-        lines = [f"{'id':>3}  {'class':<10} {'pixels':>8}  {'images':>7}"]
-        for i, name in enumerate(self.class_names):
-            lines.append(f"{i:>3}  {name:<10} {100 * self.pixel_counts[i] / total:7.2f}%  {int(self.image_counts[i]):>7}")
+        width = max(10, *(len(n) for n in self.class_names))
+        shown = [i for i in range(len(self.class_names)) if len(self.class_names) <= 40 or self.image_counts[i]]
+        lines = [f"{'id':>3}  {'class':<{width}} {'pixels':>8}  {'images':>7}"]
+        for i in shown:
+            name = self.class_names[i]
+            lines.append(f"{i:>3}  {name:<{width}} {100 * self.pixel_counts[i] / total:7.2f}%  {int(self.image_counts[i]):>7}")
+        if len(shown) < len(self.class_names):
+            lines.append(f"({len(shown)} of the table's {len(self.class_names)} classes occur; the others have no pixel)")
         return "\n".join(lines)
 
 
@@ -82,13 +89,7 @@ def pair_size_problem(
 
 
 
-def _outside_table(label: np.ndarray, num_classes: int) -> dict[int, int]:
-    """Values that are neither an id of a ``num_classes`` table nor IGNORE_INDEX, with their pixel counts."""
-    values, counts = np.unique(label[((label < 0) | (label >= num_classes)) & (label != IGNORE_INDEX)], return_counts=True)
-    return {int(v): int(c) for v, c in zip(values, counts)}
-
-
-def _check_pair(image_path: Path, label_path: Path, num_classes: int = NUM_CLASSES) -> tuple[list[Problem], np.ndarray | None]:
+def _check_pair(image_path: Path, label_path: Path, table: ClassTable = LANDSCAPE29) -> tuple[list[Problem], np.ndarray | None]:
     """The pair's problems, and its raw label values when it has none (for the class statistics)."""
     problems: list[Problem] = []
     photo_size: tuple[int, int] | None = None  # (H, W)
@@ -101,14 +102,13 @@ def _check_pair(image_path: Path, label_path: Path, num_classes: int = NUM_CLASS
         problems.append(Problem(str(image_path), f"unreadable or corrupt photo: {detail}"))
     label: np.ndarray | None = None
     try:
-        label = read_label_raw(label_path)
+        label = read_label_raw(label_path, table=table)
     except DataError as exc:
         problems.append(Problem(str(label_path), _detail(exc, label_path)))
     if label is not None:
-        bad = invalid_label_values(label) if num_classes == NUM_CLASSES else _outside_table(label, num_classes)
+        bad = invalid_label_values(label, table.num_classes)
         if bad:
-            described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items()))
-            problems.append(Problem(str(label_path), f"label ids outside 0..{num_classes - 1}: {described}"))
+            problems.append(Problem(str(label_path), outside_table_message(bad, table)))
     if photo_size is not None and label is not None:
         mismatch = pair_size_problem(image_path, photo_size, label_path, label.shape)
         if mismatch is not None:
@@ -116,13 +116,14 @@ def _check_pair(image_path: Path, label_path: Path, num_classes: int = NUM_CLASS
     return problems, (label if not problems else None)
 
 
-def check_pair(image_path: str | Path, label_path: str | Path) -> list[Problem]:
+def check_pair(image_path: str | Path, label_path: str | Path, table: ClassTable = LANDSCAPE29) -> list[Problem]:
     """Every problem of one photo/label pair (empty when the pair is fit for training).
 
-    The checks ``check-data`` applies: each file readable and within the pixel limit, label ids
-    in 0..28 (or 255), photo and label of the same aspect ratio, the photo not smaller than its label.
+    The checks ``check-data`` applies: each file readable and within the pixel limit, label values
+    ids of ``table`` (0..28 for the landscape classes) or 255, photo and label of the same aspect
+    ratio, the photo not smaller than its label.
     """
-    return _check_pair(Path(image_path), Path(label_path))[0]
+    return _check_pair(Path(image_path), Path(label_path), table)[0]
 
 
 def check_dataset(root: str | Path, subset: str | Path | None = None, progress: Iterable | None = None) -> DataReport:
@@ -169,7 +170,7 @@ def check_dataset(root: str | Path, subset: str | Path | None = None, progress: 
             report.problems.append(Problem(str(shown), f"missing partner: no label {name}.png in {labels_dir}"))
         if image_path is None or label_path is None:
             continue
-        problems, label = _check_pair(image_path, label_path, table.num_classes)
+        problems, label = _check_pair(image_path, label_path, table)
         report.problems.extend(problems)
         if label is not None:
             report.pairs += 1

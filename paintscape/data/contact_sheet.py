@@ -53,15 +53,17 @@ def contact_sheet(rows: list[list[np.ndarray]], titles: list[str] | None = None,
 
 
 def dataset_sheet(root: str | Path, names: list[str], tile_width: int = 256) -> Image.Image:
-    """A ``label | photo`` sheet of the named pairs of a dataset folder."""
+    """A ``label | photo`` sheet of the named pairs of a dataset folder, labels in its class table's colours."""
+    from paintscape.class_table import dataset_class_table
     from paintscape.data.io import find_image, read_image, read_label
     from paintscape.labels import colorize
 
     root = Path(root)
+    table = dataset_class_table(root)
     rows = []
     for name in names:
         photo_path = find_image(root / "imgs", name)
         if photo_path is None:
             raise FileNotFoundError(f"{root / 'imgs'}: no photo for {name}")
-        rows.append([colorize(read_label(root / "labels" / f"{name}.png")), read_image(photo_path)])
+        rows.append([colorize(read_label(root / "labels" / f"{name}.png", table=table), table.palette_array), read_image(photo_path)])
     return contact_sheet(rows, ["label", "photo"], tile_width=tile_width)

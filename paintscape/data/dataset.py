@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from paintscape.class_table import LANDSCAPE29, ClassTable, dataset_class_table
 from paintscape.data.io import (
     IMAGE_SUFFIXES,
     LABEL_SUFFIXES,
@@ -48,7 +49,8 @@ class PairedFolder(Dataset):
     """Photo/label pairs. Items: ``{"image": (3,H,W) float [-1,1], "label": (H,W) long, "name": str}``.
 
     Augmentation randomness comes from ``(seed, epoch, index)``, so a resumed run sees the same
-    crops and flips as an uninterrupted one whatever the number of loader workers.
+    crops and flips as an uninterrupted one whatever the number of loader workers. Label ids are
+    those of ``table`` (default: the dataset's, ``ROOT/classes.yaml`` or the landscape classes).
     """
 
     def __init__(
@@ -61,8 +63,10 @@ class PairedFolder(Dataset):
         load_size: tuple[int, int] | None = None,
         flip: bool = True,
         seed: int = 0,
+        table: ClassTable | None = None,
     ) -> None:
         self.root = Path(root)
+        self.table = dataset_class_table(self.root) if table is None else table
         self.names = list(names) if names is not None else paired_names(self.root, subset)
         self.size = tuple(size)
         self.transform = PairedTransform(self.size, load_size, flip=flip, train=train)
@@ -87,7 +91,7 @@ class PairedFolder(Dataset):
     def __getitem__(self, index: int) -> dict:
         name = self.names[index]
         image = read_image(self.image_path(name))
-        label = read_label(self.label_path(name))
+        label = read_label(self.label_path(name), table=self.table)
         if image.shape[:2] != label.shape:
             # Photos of 1024x768 with 512x384 labels occur in the wild: bring the photo to the label.
             image = resize_image(image, label.shape)
@@ -132,10 +136,12 @@ class LabelFolder(Dataset):
     """Label maps alone (a test set), with optional reference photos.
 
     Items: ``{"label": (H,W) long, "name": str, "size": (h, w) original}`` plus ``"style"`` (3,H,W)
-    when a reference photo is mapped to the label map.
+    when a reference photo is mapped to the label map. Label ids are those of ``table`` (the model's).
     """
 
-    def __init__(self, labels_dir: str | Path, size: tuple[int, int], styles: dict[str, Path] | None = None) -> None:
+    def __init__(
+        self, labels_dir: str | Path, size: tuple[int, int], styles: dict[str, Path] | None = None, table: ClassTable = LANDSCAPE29
+    ) -> None:
         self.labels_dir = Path(labels_dir)
         if not self.labels_dir.is_dir():
             raise DataError(f"{self.labels_dir}: folder of label maps not found")
@@ -145,13 +151,14 @@ class LabelFolder(Dataset):
         self.names = [p.stem for p in self.paths]
         self.size = tuple(size)
         self.styles = styles or {}
+        self.table = table
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> dict:
         path = self.paths[index]
-        label = read_label(path)
+        label = read_label(path, table=self.table)
         item = {
             "label": torch.from_numpy(resize_label(label, self.size).astype(np.int64)),
             "name": path.stem,

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from paintscape.class_table import LANDSCAPE29, ClassTable
 from paintscape.labels import IGNORE_INDEX, NUM_CLASSES, LabelError, decode
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -204,8 +205,9 @@ def image_size(source: ImageSource, *, name: str | None = None, max_pixels: int 
         return image.size[1], image.size[0]
 
 
-def _label_values(image: Image.Image, shown: str) -> np.ndarray:
-    """Stored label values ``(H, W)`` in the narrowest dtype they come in (uint8, uint16 or int32)."""
+def _label_values(image: Image.Image, shown: str, table: ClassTable = LANDSCAPE29) -> np.ndarray:
+    """Stored label values ``(H, W)`` in the narrowest dtype they come in (uint8, uint16 or int32);
+    an RGB(A) map is decoded through ``table``'s colours."""
     if image.mode in ("L", "P"):
         # "P" files written by tools that store class ids as palette indices (e.g. ADE/VOC style).
         return np.asarray(image, dtype=np.uint8)
@@ -215,54 +217,67 @@ def _label_values(image: Image.Image, shown: str) -> np.ndarray:
         return np.asarray(image).astype(np.int32, copy=False)
     if image.mode in ("RGB", "RGBA"):
         rgb = np.asarray(image.convert("RGB"))
+        gray = None
         if (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all():
-            return np.ascontiguousarray(rgb[..., 0])  # grayscale ids saved as RGB
-        try:
-            return decode(rgb, source=shown).astype(np.uint8)
+            gray = np.ascontiguousarray(rgb[..., 0])
+            if not invalid_label_values(gray, table.num_classes):
+                return gray  # grayscale ids saved as RGB
+        try:  # colours of the table's palette (gray ones too: ADE20K's wall is [120, 120, 120])
+            return decode(rgb, source=shown, palette=table.palette_array).astype(np.uint8)
         except LabelError as exc:
+            if gray is not None:
+                return gray  # gray ids after all: the caller names the values outside the table
             raise DataError(str(exc)) from None
     if image.mode == "LA":
         return np.ascontiguousarray(np.asarray(image)[..., 0])
     raise DataError(f"{shown}: label maps must be grayscale (8 or 16 bit) or palette RGB PNGs, got mode {image.mode}")
 
 
-def read_label_raw(source: ImageSource, *, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
+def read_label_raw(
+    source: ImageSource, *, name: str | None = None, max_pixels: int | None = None, table: ClassTable = LANDSCAPE29
+) -> np.ndarray:
     """Raw label values ``(H, W)`` as int32, before any range check.
 
     Grayscale 8-bit (L), 16-bit (I;16 / I) and palette-indexed (P) PNGs keep their stored values
-    (the track's published label maps are 16-bit); RGB(A) PNGs are decoded through the palette.
+    (the track's published label maps are 16-bit); RGB(A) PNGs are decoded through ``table``'s colours.
     """
     shown = name or (str(source) if not isinstance(source, bytes | bytearray | memoryview) else "label map")
     with open_image(source, name=shown, max_pixels=max_pixels) as image:
-        return _label_values(image, shown).astype(np.int32)
+        return _label_values(image, shown, table).astype(np.int32)
 
 
-def invalid_label_values(label: np.ndarray) -> dict[int, int]:
-    """Values that are neither a class id nor IGNORE_INDEX, with their pixel counts."""
-    if label.size == 0 or (label.min() >= 0 and label.max() < NUM_CLASSES):
+def invalid_label_values(label: np.ndarray, num_classes: int = NUM_CLASSES) -> dict[int, int]:
+    """Values that are neither a class id (``0..num_classes-1``) nor IGNORE_INDEX, with their pixel counts."""
+    if label.size == 0 or (label.min() >= 0 and label.max() < num_classes):
         return {}  # the common case, without a temporary as large as the map
-    bad = ((label < 0) | (label >= NUM_CLASSES)) & (label != IGNORE_INDEX)
+    bad = ((label < 0) | (label >= num_classes)) & (label != IGNORE_INDEX)
     if not bad.any():
         return {}
     values, counts = np.unique(label[bad], return_counts=True)
     return {int(v): int(c) for v, c in zip(values, counts)}
 
 
-def read_label(source: ImageSource, *, name: str | None = None, max_pixels: int | None = None) -> np.ndarray:
-    """Class ids ``(H, W)`` uint8; values outside 0..28 (other than 255, ignore) are an error.
+def outside_table_message(bad: dict[int, int], table: ClassTable = LANDSCAPE29) -> str:
+    """``label ids outside 0..N-1: V (C px), ...`` and what to do about them (``bad``: :func:`invalid_label_values`)."""
+    described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items())[:8])
+    more = f" and {len(bad) - 8} more values" if len(bad) > 8 else ""
+    return f"label ids outside 0..{table.num_classes - 1}: {described}{more}. {table.outside_hint(sorted(bad))}"
+
+
+def read_label(
+    source: ImageSource, *, name: str | None = None, max_pixels: int | None = None, table: ClassTable = LANDSCAPE29
+) -> np.ndarray:
+    """Class ids ``(H, W)`` uint8 of ``table`` (default: the 29 landscape classes); values outside
+    its ids (other than 255, ignore) are an error naming the file.
 
     ``source`` is a path or the file's bytes (then ``name`` is how messages call it).
     """
     shown = name or (str(source) if not isinstance(source, bytes | bytearray | memoryview) else "label map")
     with open_image(source, name=shown, max_pixels=max_pixels) as image:
-        raw = _label_values(image, shown)
-    bad = invalid_label_values(raw)
+        raw = _label_values(image, shown, table)
+    bad = invalid_label_values(raw, table.num_classes)
     if bad:
-        described = ", ".join(f"{v} ({c} px)" for v, c in sorted(bad.items())[:8])
-        raise DataError(
-            f"{shown}: label ids outside 0..{NUM_CLASSES - 1}: {described}. "
-            "The landscape track uses 29 classes; remap other datasets with paintscape.labels.from_ade20k / from_coco_stuff."
-        )
+        raise DataError(f"{shown}: {outside_table_message(bad, table)}")
     return raw.astype(np.uint8, copy=False)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from paintscape.labels import NUM_CLASSES
+from paintscape.labels import IGNORE_INDEX
 
 
 def class_color_error(generated: np.ndarray, real: np.ndarray, label: np.ndarray, min_pixels: int = 16) -> float:
@@ -18,7 +18,9 @@ def class_color_error(generated: np.ndarray, real: np.ndarray, label: np.ndarray
     g = generated.reshape(-1, 3).astype(np.float64)
     r = real.reshape(-1, 3).astype(np.float64)
     flat = label.reshape(-1)
-    for cls in range(NUM_CLASSES):
+    for cls in np.unique(flat):  # the classes of the label map, whatever its class table
+        if cls == IGNORE_INDEX:
+            continue
         mask = flat == cls
         if mask.sum() >= min_pixels:
             errors.append(np.abs(g[mask].mean(0) - r[mask].mean(0)).mean())

@@ -71,7 +71,11 @@ def segment_with_discriminator(discriminator: OASISDiscriminator, size: tuple[in
     return logits.argmax(dim=1)
 
 
-def load_discriminator_segmenter(run: str | Path, device: str | torch.device = "cpu"):
-    """A segmenter (``images -> class ids``, see :data:`paintscape.evaluate.inputs.Segmenter`) from an OASIS run."""
+def load_discriminator_segmenter(run: str | Path, device: str | torch.device = "cpu", num_classes: int | None = None):
+    """A segmenter (``images -> class ids``, see :data:`paintscape.evaluate.inputs.Segmenter`) from an OASIS run;
+    ``num_classes``: the classes of the label maps it will judge (another count is refused)."""
+    from paintscape.evaluate.segmenter import check_segmenter_classes
+
     discriminator, size = load_discriminator(run, device)
+    check_segmenter_classes(run, discriminator.num_classes, num_classes)
     return partial(segment_with_discriminator, discriminator, size)

@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from paintscape.class_table import LANDSCAPE29, ClassTable, label_folder_class_table
 from paintscape.data.io import IMAGE_SUFFIXES, LABEL_SUFFIXES, DataError, find_image, list_stems, read_image, read_label
 from paintscape.data.transforms import image_to_tensor, tensor_to_image
 from paintscape.evaluate import segmentation_metrics as sm
 from paintscape.evaluate.aesthetic import AestheticPredictor
 from paintscape.evaluate.feature_cache import folder_features
 from paintscape.evaluate.inception import tensor_features
-from paintscape.labels import NUM_CLASSES
 from paintscape.registry import METRICS
 
 #: Images ``(B, 3, H, W)`` in [-1, 1] -> class ids ``(B, H, W)``; e.g. a trained SegFormer.
@@ -67,6 +67,7 @@ class MetricInputs(ABC):
     ``segmenter``, ``inception`` and ``aesthetic`` are the models (None: not available); ``device``
     is where they run. ``fid_method`` is ``"features"`` (exact low-rank formula, fast below 2048
     images) or ``"sqrtm"`` (pytorch-fid's computation); ``kid_subset_size`` is KID's subset size.
+    ``table`` is the label maps' class table (the segmenter predicts its classes).
     """
 
     def __init__(
@@ -79,6 +80,7 @@ class MetricInputs(ABC):
         batch_size: int = 16,
         fid_method: str = "features",
         kid_subset_size: int = 1000,
+        table: ClassTable = LANDSCAPE29,
     ) -> None:
         if fid_method not in ("sqrtm", "features"):
             raise ValueError(f"fid_method must be 'sqrtm' or 'features', got {fid_method!r}")
@@ -89,6 +91,7 @@ class MetricInputs(ABC):
         self.batch_size = batch_size
         self.fid_method = fid_method
         self.kid_subset_size = kid_subset_size
+        self.table = table
         self._values: dict[str, float] = {}
         self._segmentation: Segmentation | None = None
         self._features: dict[str, np.ndarray] = {}
@@ -140,11 +143,12 @@ class MetricInputs(ABC):
             if self.segmenter is None:
                 raise ValueError("no segmenter given")
             accuracy: dict[str, float] = {}
-            confusion = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+            C = self.table.num_classes
+            confusion = np.zeros((C, C), dtype=np.int64)
             with torch.no_grad():
                 for batch in self.batches():
                     predicted = self.segmenter(batch.generated.to(self.device)).cpu().numpy()  # (B, H, W)
-                    confusion += sm.confusion_matrix(batch.labels, predicted)
+                    confusion += sm.confusion_matrix(batch.labels, predicted, C)
                     accuracy.update(zip(batch.names, sm.pixel_accuracies(batch.labels, predicted).tolist()))
             if all(math.isnan(a) for a in accuracy.values()):
                 raise DataError("mask accuracy: every label map is entirely 255 (ignore)")
@@ -261,7 +265,8 @@ class FolderInputs(MetricInputs):
     A photo whose size differs from its label map's is resized to it (bilinear, antialiased) for
     the pixel-wise metrics; Inception features are computed from the files as pytorch-fid does.
     With ``cache_dir`` and ``inception_weights`` (the weights file, part of the cache key) the real
-    folder's features are cached.
+    folder's features are cached. ``table``: the label maps' class table (default: the ``classes.yaml``
+    in ``labels_dir`` or its dataset folder, else the landscape classes).
     """
 
     def __init__(
@@ -274,9 +279,10 @@ class FolderInputs(MetricInputs):
         cache_dir: str | Path | None = None,
         inception_weights: str | Path | None = None,
         progress: str | None = None,
+        table: ClassTable | None = None,
         **models_and_options,
     ) -> None:
-        super().__init__(**models_and_options)
+        super().__init__(table=label_folder_class_table(labels_dir) if table is None else table, **models_and_options)
         self.progress = progress  # a progress bar's title for each pass over the photos (None: no bar)
         self.generated_dir, self.labels_dir = Path(generated_dir), Path(labels_dir)
         self.pairs, self.unmatched_generated, self.unmatched_labels = match_generated_to_labels(self.generated_dir, self.labels_dir)
@@ -312,7 +318,7 @@ class FolderInputs(MetricInputs):
 
             pairs = tqdm(pairs, desc=self.progress, unit="img", leave=False, dynamic_ncols=True)
         for name, image_path, label_path in pairs:
-            label = read_label(label_path)
+            label = read_label(label_path, table=self.table)
             image = _at_size(image_to_tensor(read_image(image_path)), label.shape)
             target = None
             if self.targets_dir is not None:

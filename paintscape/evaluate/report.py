@@ -29,13 +29,13 @@ from typing import Literal
 
 import torch
 
+from paintscape.class_table import label_folder_class_table
 from paintscape.evaluate import inception as inception_module
 from paintscape.evaluate import segmentation_metrics as sm
 from paintscape.evaluate.discriminator_segmenter import is_training_run, load_discriminator_segmenter
 from paintscape.evaluate.inputs import FolderInputs
 from paintscape.evaluate.metrics import compute_metrics, kid_mean_std
 from paintscape.io_atomic import atomic_write_text
-from paintscape.labels import CLASS_NAMES
 from paintscape.registry import METRICS
 
 #: FID from fewer images than this is strongly biased upwards (the covariance is rank-deficient).
@@ -43,20 +43,21 @@ FID_RELIABLE_COUNT = 2048
 
 
 def _load_models(
-    segmenter_dir, inception_weights, inception, aesthetic_clip_dir, aesthetic_mlp, device
+    segmenter_dir, inception_weights, inception, aesthetic_clip_dir, aesthetic_mlp, device, num_classes: int | None = None
 ) -> tuple[dict, dict[str, str], list[str]]:
-    """``(models, why each missing one is missing, notes)`` for :class:`FolderInputs`."""
+    """``(models, why each missing one is missing, notes)`` for :class:`FolderInputs`; ``num_classes``: the
+    label maps' classes, which the segmenter must predict."""
     models: dict = {}
     missing: dict[str, str] = {}
     notes: list[str] = []
     if segmenter_dir is not None and is_training_run(segmenter_dir):  # an OASIS run: its discriminator segments
-        models["segmenter"] = load_discriminator_segmenter(segmenter_dir, device)
+        models["segmenter"] = load_discriminator_segmenter(segmenter_dir, device, num_classes)
         notes.append(f"mask accuracy and mIoU by the discriminator of {segmenter_dir}, not a SegFormer (docs/parity_oasis.md)")
     elif segmenter_dir is not None:
         from paintscape.evaluate.segmenter import load_segmenter, segment
 
         try:  # a folder asked for and missing or unreadable is an error, not a metric left out
-            models["segmenter"] = partial(segment, load_segmenter(segmenter_dir, device))
+            models["segmenter"] = partial(segment, load_segmenter(segmenter_dir, device, num_classes=num_classes))
         except ImportError as err:
             missing["segmenter"] = str(err)
     if inception == "random":
@@ -115,14 +116,15 @@ def evaluate_folder(
     :func:`paintscape.evaluate.fid.frechet_distance_from_features`, much faster when there are
     fewer images than 2048 (the same value up to sqrtm's numerical error).
     """
-    models, missing, notes = _load_models(segmenter_dir, inception_weights, inception, aesthetic_clip_dir, aesthetic_mlp, device)
+    table = label_folder_class_table(labels_dir)  # classes.yaml in the labels folder or its dataset, else the landscape 29
+    models, missing, notes = _load_models(segmenter_dir, inception_weights, inception, aesthetic_clip_dir, aesthetic_mlp, device, table.num_classes)
     real_ok = real_dir is not None and Path(real_dir).is_dir()
     if real_dir is not None and not real_ok:
         missing["real"] = f"image folder '{real_dir}' does not exist"
     inputs = FolderInputs(
         generated_dir, labels_dir, targets_dir=targets_dir, real_dir=real_dir if real_ok else None, cache_dir=cache_dir,
         inception_weights=inception_weights, device=device, batch_size=batch_size, fid_method=fid_method,
-        kid_subset_size=kid_subset_size, progress="evaluate" if progress else None, **models,
+        kid_subset_size=kid_subset_size, progress="evaluate" if progress else None, table=table, **models,
     )  # fmt: skip
     if inputs.unmatched_generated:
         notes.append(
@@ -158,7 +160,7 @@ def _details(inputs: FolderInputs, metrics: dict, notes: list[str]) -> dict:
     """What the report shows beside the metrics' values: per-class IoU, KID's spread, image counts."""
     details: dict = {}
     if "mean_iou" in metrics:
-        details["per_class_iou"] = sm.per_class_iou_table(sm.mean_iou_from_confusion(inputs.segmentation().confusion)[1], CLASS_NAMES)
+        details["per_class_iou"] = sm.per_class_iou_table(sm.mean_iou_from_confusion(inputs.segmentation().confusion)[1], inputs.table.names)
     if "kid" in metrics:
         details["kid_std"] = kid_mean_std(inputs)[1]
     if "fid" in metrics:

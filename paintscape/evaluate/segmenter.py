@@ -1,7 +1,8 @@
 """The SegFormer that measures mask accuracy: does a generated photo segment back into its label map?
 
 SegFormer (Xie et al., 2021) through ``transformers``: a Mix Transformer (MiT) encoder and an
-all-MLP decoder, with 29 output classes. Sizes ``b0`` ... ``b5`` use the paper's MiT settings
+all-MLP decoder, with one output per class of the dataset's class table (the 29 landscape classes
+by default). Sizes ``b0`` ... ``b5`` use the paper's MiT settings
 (same as the ``nvidia/mit-b*`` configs on the Hugging Face hub); ``tiny`` is a few-channel model
 for tests only.
 
@@ -20,7 +21,6 @@ and std (what ``SegformerImageProcessor`` does) both in training and in :func:`s
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -32,8 +32,6 @@ import torch.nn.functional as F
 
 from paintscape.io_atomic import atomic_write_directory
 from paintscape.labels import CLASS_NAMES, IGNORE_INDEX, NUM_CLASSES
-
-logger = logging.getLogger(__name__)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -71,12 +69,15 @@ def _transformers():
     return transformers
 
 
-def segformer_config(size: str = "b0", num_labels: int = NUM_CLASSES):
-    """A ``SegformerConfig`` for MiT size ``size`` with the landscape classes as labels."""
+def segformer_config(size: str = "b0", num_labels: int = NUM_CLASSES, class_names: tuple[str, ...] | None = None):
+    """A ``SegformerConfig`` for MiT size ``size`` whose labels are ``class_names`` (default: the
+    landscape classes for 29 labels, numbers otherwise)."""
     if size not in SEGFORMER_SIZES:
         raise ValueError(f"unknown SegFormer size '{size}'; choose one of {', '.join(SEGFORMER_SIZES)}")
     spec = SEGFORMER_SIZES[size]
-    names = CLASS_NAMES if num_labels == NUM_CLASSES else tuple(str(i) for i in range(num_labels))
+    if class_names is not None and len(class_names) != num_labels:
+        raise ValueError(f"{len(class_names)} class names for {num_labels} labels")
+    names = class_names or (CLASS_NAMES if num_labels == NUM_CLASSES else tuple(str(i) for i in range(num_labels)))
     return _transformers().SegformerConfig(
         hidden_sizes=list(spec.hidden_sizes),
         depths=list(spec.depths),
@@ -105,16 +106,17 @@ def _missing_backbone_message(path: Path, size: str) -> str:
 
 
 def build_segmenter(
-    size: str = "b0", pretrained_backbone: str | os.PathLike | None = None, num_labels: int = NUM_CLASSES
+    size: str = "b0", pretrained_backbone: str | os.PathLike | None = None, num_labels: int = NUM_CLASSES,
+    class_names: tuple[str, ...] | None = None,
 ):
-    """A SegFormer for the landscape classes.
+    """A SegFormer for the landscape classes (or ``num_labels`` others, named ``class_names``).
 
     ``pretrained_backbone``: a local folder with an ImageNet MiT encoder (``nvidia/mit-b*``) or any
     SegFormer checkpoint of the same size; its encoder weights are loaded and the decode head is
     freshly initialised for ``num_labels`` classes. ``None`` starts from random weights.
     """
     transformers = _transformers()
-    config = segformer_config(size, num_labels)
+    config = segformer_config(size, num_labels, class_names)
     if pretrained_backbone is None:
         return transformers.SegformerForSemanticSegmentation(config)
     path = Path(pretrained_backbone)
@@ -131,8 +133,9 @@ def build_segmenter(
     )
 
 
-def load_segmenter(directory: str | os.PathLike, device: str | torch.device = "cpu"):
-    """A segmenter saved by :func:`train_segmenter` (or any local SegFormer folder), in eval mode."""
+def load_segmenter(directory: str | os.PathLike, device: str | torch.device = "cpu", num_classes: int | None = None):
+    """A segmenter saved by :func:`train_segmenter` (or any local SegFormer folder), in eval mode;
+    ``num_classes``: the classes of the label maps it will judge (a segmenter of another table is refused)."""
     path = Path(directory)
     if not (path / "config.json").is_file():
         raise FileNotFoundError(
@@ -140,9 +143,17 @@ def load_segmenter(directory: str | os.PathLike, device: str | torch.device = "c
             f"with `paintscape train-segmenter DATA --out {path}`."
         )
     model = _transformers().SegformerForSemanticSegmentation.from_pretrained(path, local_files_only=True)
-    if model.config.num_labels != NUM_CLASSES:
-        logger.warning("segmenter in %s predicts %d classes, not %d", path, model.config.num_labels, NUM_CLASSES)
+    check_segmenter_classes(path, model.config.num_labels, num_classes)
     return model.eval().to(device)
+
+
+def check_segmenter_classes(path: str | os.PathLike, predicted: int, wanted: int | None) -> None:
+    """A segmenter of ``predicted`` classes cannot judge label maps of ``wanted`` classes: one line naming it."""
+    if wanted is not None and predicted != wanted:
+        raise ValueError(
+            f"{path}: the segmenter predicts {predicted} classes, the label maps' class table has {wanted}; "
+            "train one on the same class table (paintscape train-segmenter DATA)"
+        )
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
@@ -226,7 +237,8 @@ def train_segmenter(
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = build_segmenter(size, pretrained_backbone, num_labels=len(class_names or CLASS_NAMES)).to(device)
+        names = tuple(class_names or CLASS_NAMES)
+        model = build_segmenter(size, pretrained_backbone, num_labels=len(names), class_names=names).to(device)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=batch_size, shuffle=True, drop_last=False, num_workers=num_workers,
         collate_fn=_collate, generator=generator,

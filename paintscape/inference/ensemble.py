@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from paintscape.class_table import label_folder_class_table
 from paintscape.data.io import LABEL_SUFFIXES, DataError, list_stems
 from paintscape.evaluate.inputs import FolderInputs
 from paintscape.evaluate.metrics import metric, missing_inputs, rank_key
@@ -56,15 +57,16 @@ def select_best(
     entry = _per_image_metric(metric)
     candidates = expand_candidates(candidates)
     models = {}
+    table = label_folder_class_table(labels_dir)
     if segmenter_dir is not None:
         from paintscape.evaluate.segmenter import load_segmenter, segment
 
-        models["segmenter"] = partial(segment, load_segmenter(segmenter_dir, device))
+        models["segmenter"] = partial(segment, load_segmenter(segmenter_dir, device, table.num_classes))
     per_candidate: list[dict[str, float]] = []
     files: list[dict[str, Path]] = []
     for directory in candidates:
         bar = f"select: {directory.name}" if progress else None
-        inputs = FolderInputs(directory, labels_dir, device=device, batch_size=8, progress=bar, **models)
+        inputs = FolderInputs(directory, labels_dir, device=device, batch_size=8, progress=bar, table=table, **models)
         missing = missing_inputs(entry.name, inputs.available)
         if missing:
             raise ValueError(f"select --metric {entry.name} needs {', '.join(missing)} (e.g. --segmenter for mask_accuracy)")

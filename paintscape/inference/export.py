@@ -12,7 +12,6 @@ from torch import Tensor, nn
 
 from paintscape.checkpoint import load_generator
 from paintscape.io_atomic import atomic_write_bytes
-from paintscape.labels import NUM_CLASSES
 from paintscape.models.base import Generator
 
 
@@ -35,8 +34,8 @@ class _ExportWrapper(nn.Module):
 def example_inputs(generator: Generator, size: tuple[int, int], batch: int = 1, seed: int = 0) -> tuple[list[str], tuple[Tensor, ...]]:
     generator_rng = torch.Generator().manual_seed(seed)
     H, W = size
-    ids = torch.randint(0, NUM_CLASSES, (batch, H, W), generator=generator_rng)
-    label = torch.nn.functional.one_hot(ids, NUM_CLASSES).permute(0, 3, 1, 2).float()
+    ids = torch.randint(0, generator.num_classes, (batch, H, W), generator=generator_rng)
+    label = torch.nn.functional.one_hot(ids, generator.num_classes).permute(0, 3, 1, 2).float()
     names, inputs = ["label"], [label]
     latent = generator.latent_shape(batch, size)
     if latent is not None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from paintscape.class_table import LANDSCAPE29, ClassTable
 from paintscape.data.io import read_image, read_label
 from paintscape.io_atomic import atomic_save_image, atomic_write_text
 from paintscape.labels import colorize
@@ -28,9 +29,9 @@ def _thumbnail(array: np.ndarray, resample: Image.Resampling) -> Image.Image:
 
 
 def write_gallery(out_dir: str | Path, photos: list[Path], label_paths: dict[str, Path], styles: dict[str, Path] | None = None,
-                  palette: np.ndarray | None = None) -> Path:
+                  table: ClassTable = LANDSCAPE29) -> Path:
     """Write ``out_dir/gallery.html`` for ``photos`` (generate's outputs, ``NAME.ext`` or ``sample_K/NAME.ext``);
-    ``palette``: the model's class colours (None: the landscape palette)."""
+    ``table``: the model's class table (the label maps' ids and the colours they are shown in)."""
     out_dir = Path(out_dir)
     styles = styles or {}
     by_name: dict[str, list[Path]] = {}
@@ -43,7 +44,7 @@ def write_gallery(out_dir: str | Path, photos: list[Path], label_paths: dict[str
     for name, outputs in sorted(by_name.items()):
         label_file = out_dir / "gallery" / "labels" / f"{name}.png"
         # nearest neighbour: a thumbnail of a label map shows only its classes' colours
-        atomic_save_image(label_file, _thumbnail(colorize(read_label(label_paths[name]), palette), Image.Resampling.NEAREST))
+        atomic_save_image(label_file, _thumbnail(colorize(read_label(label_paths[name], table=table), table.palette_array), Image.Resampling.NEAREST))
         cells = [f"<img src='gallery/labels/{html.escape(name)}.png' alt='label {html.escape(name)}'>"]
         cells += [f"<img src='{html.escape(p.relative_to(out_dir).as_posix())}' width='{THUMB_WIDTH}' alt='photo {html.escape(name)}'>" for p in sorted(outputs)]
         if has_style:

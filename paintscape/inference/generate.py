@@ -55,7 +55,7 @@ def generate_folder(
     """
     if samples < 1:
         raise ValueError(f"--samples must be at least 1, got {samples}")
-    dataset = LabelFolder(labels_dir, painter.size, styles)
+    dataset = LabelFolder(labels_dir, painter.size, styles, table=painter.table)
     if painter.uses_style:
         missing = [n for n in dataset.names if n not in (styles or {})]
         if missing:
@@ -90,7 +90,7 @@ def check_inputs(dataset: LabelFolder) -> None:
     """Read every label map and reference photo once before anything is rendered: a bad file is one
     error naming it, and no output folder is left half written."""
     for path in dataset.paths:
-        read_label(path)
+        read_label(path, table=dataset.table)
     for name in dataset.names:
         if name in dataset.styles:
             read_image(dataset.styles[name])

@@ -21,10 +21,11 @@ from PIL import Image
 from torch import Tensor
 
 from paintscape.checkpoint import load_generator
+from paintscape.class_table import LANDSCAPE29, ClassTable, table_of
 from paintscape.data.io import read_image, read_label
 from paintscape.data.transforms import image_to_tensor, resize_image, resize_label, tensor_to_image
 from paintscape.devices import resolve_device
-from paintscape.labels import NUM_CLASSES, PALETTE, LabelError, decode, one_hot
+from paintscape.labels import LabelError, decode, one_hot
 from paintscape.models.base import Generator, GeneratorSpec
 from paintscape.models.diffusion.controlnet import SamplingOptions
 from paintscape.models.diffusion.priors import NoisePriors
@@ -43,21 +44,18 @@ class NoisePriorsMissing(ValueError):
     """A diffusion noise prior was asked for and the run has no priors file."""
 
 
-def _as_label(label: Any, palette: np.ndarray | None = None) -> np.ndarray:
-    """Class ids ``(H, W)`` of the model's class table (``palette``: its colours; None: the landscape 29)."""
+def _as_label(label: Any, table: ClassTable = LANDSCAPE29) -> np.ndarray:
+    """Class ids ``(H, W)`` of the model's class table: a label file (read as every reader does), a PIL
+    image or array of ids, or a PIL image coloured with the table's palette."""
     if isinstance(label, str | Path):
-        if palette is None:
-            return read_label(label)
-        with Image.open(label) as image:  # another class table: its own colours decode a coloured map
-            image.load()
-            label = image
-    num_classes = NUM_CLASSES if palette is None else len(palette)
+        return read_label(label, table=table)
     if isinstance(label, Image.Image):
         array = np.asarray(label.convert("RGB") if label.mode in ("RGB", "RGBA") else label)
-        label = decode(array, palette=palette) if array.ndim == 3 else array
+        label = decode(array, palette=table.palette_array) if array.ndim == 3 else array
     label = np.asarray(label)
     if label.ndim != 2:
         raise LabelError(f"a label map is (H, W) class ids, got shape {label.shape}")
+    num_classes = table.num_classes
     if label.size and (label.min() < 0 or (label.max() >= num_classes and not np.all((label < num_classes) | (label == 255)))):
         raise LabelError(f"label ids must lie in 0..{num_classes - 1} (or 255 to ignore), got {sorted(np.unique(label).tolist())[-3:]}")
     return label.astype(np.uint8)
@@ -111,9 +109,8 @@ class Painter:
         self.priors = priors
         self.priors_path = priors_path  # where priors were looked for (named when they are missing)
         self.sampling: dict[str, Any] = {}
-        # the class table the model was trained with; None for the landscape 29 (the default readers)
-        landscape = spec.num_classes == NUM_CLASSES and tuple(map(tuple, PALETTE.tolist())) == tuple(map(tuple, spec.palette))
-        self.palette: np.ndarray | None = None if landscape else np.asarray(spec.palette, dtype=np.uint8)
+        # the class table the model was trained with: label maps are read with its ids and colours
+        self.table: ClassTable = table_of(spec.class_names, spec.palette)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, device: str = "auto", precision: str = "fp32", priors: str | Path | None = None) -> Painter:
@@ -248,7 +245,7 @@ class Painter:
         z_new = self.generator.latent_for([region_seed], self.size, device=self.device)
         autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16")
         with autocast:
-            new = self.generator(one_hot(labels), z=torch.where(inside, z_new, z_old))
+            new = self.generator(one_hot(labels, self.generator.num_classes), z=torch.where(inside, z_new, z_old))
         new_pixels = tensor_to_image(new[0].float())
         if base is None:
             before = tensor_to_image(self.render(labels, seeds=[seed])[0])
@@ -270,7 +267,7 @@ class Painter:
         return options
 
     def prepare_label(self, label: Any) -> Tensor:
-        return torch.from_numpy(resize_label(_as_label(label, self.palette), self.size).astype(np.int64))
+        return torch.from_numpy(resize_label(_as_label(label, self.table), self.size).astype(np.int64))
 
     def prepare_style(self, style: Any) -> Tensor:
         return image_to_tensor(resize_image(_as_photo(style), self.size))

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from paintscape.checkpoint import load_generator, resolve_generator_path
+from paintscape.class_table import table_of
 from paintscape.config import Config, load_config
 from paintscape.data.dataset import PairedFolder, paired_names
 from paintscape.data.io import read_subset
@@ -83,7 +84,9 @@ def compute_run_priors(
     config = load_config(run_dir / "config.yaml")
     root = Path(data_root) if data_root is not None else Path(config.data.root)
     names = training_names(config, root)
-    dataset = PairedFolder(root, spec.image_size, names=names, train=False, load_size=config.data.load_size)
+    # read with the model's class table: a moved dataset with other ids is an error naming the file
+    dataset = PairedFolder(root, spec.image_size, names=names, train=False, load_size=config.data.load_size,
+                           table=table_of(spec.class_names, spec.palette))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False)
     batches = ((item["image"].to(device), item["label"].to(device)) for item in loader)
     if progress is not None:

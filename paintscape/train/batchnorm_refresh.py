@@ -57,7 +57,7 @@ def refresh_batchnorm(generator: Generator, label_batches: Iterator[Tensor], see
             for labels in label_batches:
                 size = tuple(labels.shape[1:])
                 z = generator.latent_for(range(seed + seen, seed + seen + len(labels)), size, device=device)
-                generator(one_hot(labels.to(device)), z=z)
+                generator(one_hot(labels.to(device), generator.num_classes), z=z)
                 seen += len(labels)
     finally:
         for m, momentum in zip(norms, momenta):

@@ -27,6 +27,7 @@ from paintscape.evaluate.metrics import compute_metrics, is_better, metric, miss
 from paintscape.io_atomic import atomic_write_text
 from paintscape.labels import one_hot
 from paintscape.models.base import Generator, GeneratorSpec
+from paintscape.train.networks import class_table
 
 log = logging.getLogger("paintscape.train")
 
@@ -70,6 +71,7 @@ class EvaluationHook:
         self.names = names[: config.eval.max_images]
         self.device = device
         self.select_by = metric(config.eval.select_by).name
+        self.table = class_table(config)
         provided = {"inception": config.eval.inception_weights, "segmenter": config.eval.segmenter}
         available = {"generated", "labels", "targets", "real"} | {kind for kind, value in provided.items() if value}
         missing = missing_inputs(self.select_by, available)
@@ -89,13 +91,13 @@ class EvaluationHook:
             if self.config.eval.segmenter:
                 from paintscape.evaluate.segmenter import load_segmenter, segment
 
-                self._models["segmenter"] = partial(segment, load_segmenter(self.config.eval.segmenter, self.device))
+                self._models["segmenter"] = partial(segment, load_segmenter(self.config.eval.segmenter, self.device, self.table.num_classes))
         return self._models
 
     def __call__(self, generator: Generator, spec: GeneratorSpec, step: int) -> dict[str, float]:
         """Judge ``generator`` at ``step``; keeps it as ``best`` when it beats the best so far."""
         fake, real, labels = render_pairs(generator, self.config, self.names, self.device)
-        inputs = TensorInputs(fake, labels, targets=real, real=real, names=self.names, device=self.device, **self._load_models())
+        inputs = TensorInputs(fake, labels, targets=real, real=real, names=self.names, device=self.device, table=self.table, **self._load_models())
         metrics, _ = compute_metrics(inputs)
         with open(self.run_dir / "evals.jsonl", "a") as handle:
             handle.write(json.dumps({"step": step, **metrics}) + "\n")

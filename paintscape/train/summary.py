@@ -9,7 +9,6 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from paintscape.config import Config
-from paintscape.labels import NUM_CLASSES
 from paintscape.models.oasis import OASISDiscriminator
 
 
@@ -51,7 +50,7 @@ def summarize(config: Config) -> list[NetworkSummary]:
     generator.eval()
     H, W = config.data.size
     with torch.device("meta"):
-        label = torch.zeros(1, NUM_CLASSES, H, W)
+        label = torch.zeros(1, generator.num_classes, H, W)
         image = torch.zeros(1, 3, H, W)
     encoder = generator.encoder
     style = image if generator.uses_style else None

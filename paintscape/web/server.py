@@ -55,10 +55,11 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 from PIL import Image
 
+from paintscape.class_table import LANDSCAPE29, ClassTable
 from paintscape.data.io import DataError, open_image, pixel_limit, read_label
 from paintscape.data.transforms import resize_image, resize_label
 from paintscape.inference.painter import Painter, StyleRefused, StyleRequired
-from paintscape.labels import NUM_CLASSES, LabelError, decode
+from paintscape.labels import LabelError
 
 log = logging.getLogger(__name__)
 
@@ -107,40 +108,25 @@ def _megabytes(n: int) -> str:
     return f"{n / (1024 * 1024):.1f} MB"
 
 
-def decode_label_bytes(data: bytes, source: str = "label map", max_pixels: int = PAINT_MAX_PIXELS, palette: np.ndarray | None = None) -> np.ndarray:
-    """PNG bytes -> class ids ``(H, W)`` uint8, with :func:`paintscape.data.io.read_label`'s rules.
+def decode_label_bytes(data: bytes, source: str = "label map", max_pixels: int = PAINT_MAX_PIXELS, table: ClassTable = LANDSCAPE29) -> np.ndarray:
+    """PNG bytes -> class ids ``(H, W)`` uint8 of the model's class ``table``, with
+    :func:`paintscape.data.io.read_label`'s rules.
 
-    8-bit and 16-bit grayscale, palette-indexed and palette-coloured RGB PNGs are accepted; ids
-    outside 0..28 (other than 255, ignore) and images over ``max_pixels`` raise :class:`RequestError`.
+    8-bit and 16-bit grayscale, palette-indexed and RGB PNGs coloured with the table's palette are
+    accepted; ids outside the table (other than 255, ignore) and images over ``max_pixels`` raise
+    :class:`RequestError`.
     """
     if not data:
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{source}: the file is empty")
     if not data.startswith(_PNG_MAGIC):
         raise RequestError(
             HTTPStatus.BAD_REQUEST,
-            f"{source}: not a PNG file (label maps must be PNGs: 8/16-bit grayscale class ids 0..{NUM_CLASSES - 1}, or palette colours)",
+            f"{source}: not a PNG file (label maps must be PNGs: 8/16-bit grayscale class ids 0..{table.num_classes - 1}, or palette colours)",
         )
     try:
-        if palette is not None:  # the model's own class table: its colours, its id range
-            return _label_of_table(data, source, max_pixels, palette)
-        return read_label(data, name=source, max_pixels=max_pixels)
+        return read_label(data, name=source, max_pixels=max_pixels, table=table)
     except (DataError, LabelError) as exc:
         raise RequestError(HTTPStatus.BAD_REQUEST, str(exc)) from None
-
-
-def _label_of_table(data: bytes, source: str, max_pixels: int, palette: np.ndarray) -> np.ndarray:
-    """Class ids of a model with its own class table: grayscale ids, or colours of its ``palette``."""
-    with open_image(data, name=source, max_pixels=max_pixels) as image:
-        if image.mode in ("RGB", "RGBA"):
-            rgb = np.asarray(image.convert("RGB"))
-            gray = (rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all()
-            label = rgb[..., 0].astype(np.int64) if gray else decode(rgb, source, palette=palette).astype(np.int64)
-        else:
-            label = np.asarray(image.convert("I") if image.mode.startswith("I;16") else image).astype(np.int64)
-    bad = (label >= len(palette)) & (label != 255)
-    if bad.any():
-        raise LabelError(f"{source}: label ids outside 0..{len(palette) - 1}: {sorted(np.unique(label[bad]).tolist())[:8]}")
-    return label.astype(np.uint8)
 
 
 def decode_photo_bytes(data: bytes, source: str = "style photo", max_pixels: int = PAINT_MAX_PIXELS) -> np.ndarray:
@@ -386,7 +372,7 @@ class PaintServer:
 
     # On the decoding thread; results come at the model's size, so a request waiting to render holds little.
     def _decode_label(self, data: bytes, source: str) -> tuple[list[int], np.ndarray]:
-        label = decode_label_bytes(data, source, self.max_pixels, self.painter.palette)
+        label = decode_label_bytes(data, source, self.max_pixels, self.painter.table)
         return list(label.shape), resize_label(label, self.painter.size)
 
     def _decode_photo(self, data: bytes, source: str) -> np.ndarray:

@@ -8,6 +8,7 @@
   const UNDO_LEVELS = 40;
   const LIVE_DELAY_MS = 250;
   const PROGRESS_POLL_MS = 300; // how often the page asks a diffusion model's sampling step
+  const LONG_TABLE = 40; // classes above which the palette scrolls and gets a search box
 
   const state = {
     info: null,
@@ -300,6 +301,42 @@
     }
     $("current-name").textContent = info.name;
     $("current-swatch").style.background = rgb(info.color);
+    const button = $("palette").querySelector(`button[data-class='${id}']`);
+    if (button && !button.hidden) button.scrollIntoView({ block: "nearest" });
+  }
+
+  // A long class table (ADE20K's 150, COCO-Stuff's 182): the list scrolls and a search box filters it
+  // by name or id; Enter in the box takes the first class shown.
+  function filterPalette(query) {
+    const text = query.trim().toLowerCase();
+    let shown = 0;
+    for (const button of $("palette").children) {
+      const c = state.info.classes[Number(button.dataset.class)];
+      const match = !text || c.name.toLowerCase().includes(text) || String(c.id) === text;
+      button.hidden = !match;
+      if (match) shown += 1;
+    }
+    $("class-search-none").hidden = shown > 0;
+    return shown;
+  }
+
+  function setupClassSearch(classes) {
+    if (classes.length <= LONG_TABLE) return;
+    $("palette").classList.add("long");
+    $("palette").closest(".palette-panel").classList.add("long"); // room for the scrollbar and long names
+    const search = $("class-search");
+    search.hidden = false;
+    search.placeholder = `Find one of ${classes.length} classes…`;
+    search.addEventListener("input", () => filterPalette(search.value));
+    search.addEventListener("keydown", (event) => {
+      if (event.key === "Enter") {
+        const first = [...$("palette").children].find((button) => !button.hidden);
+        if (first) selectClass(Number(first.dataset.class));
+      } else if (event.key === "Escape") {
+        search.value = "";
+        filterPalette("");
+      }
+    });
   }
 
   function clearTo(id) {
@@ -734,6 +771,7 @@
     const fill = sky >= 0 ? sky : 0;
     state.ids = new Uint8Array(state.W * state.H).fill(fill);
     buildPalette(info.classes);
+    setupClassSearch(info.classes);
     $("clear-class").value = String(fill);
     setupStyleBox(info);
     selectClass(info.classes.findIndex((c) => c.name === "mountain") >= 0 ? info.classes.findIndex((c) => c.name === "mountain") : 0);
