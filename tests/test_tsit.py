@@ -136,6 +136,7 @@ def test_style_is_ignored_without_style_stream() -> None:
         (dict(num_upsampling_layers="normal"), "'more' only"),
         (dict(image_size=(384, 500)), "multiples of 128"),
         (dict(image_size=(128, 128)), "1x1"),
+        (dict(image_size=(128, 128), norm="batch", stream_norm="batch"), "1x1 deepest style feature.*NaN"),
         (dict(alpha=-0.1), "alpha"),
         (dict(norm="group"), "unknown FADE norm"),
         (dict(input_channels=31), "input_channels"),
@@ -144,6 +145,12 @@ def test_style_is_ignored_without_style_stream() -> None:
 def test_bad_arguments_are_explained(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         TSITGenerator(**{"base_channels": 1, "image_size": (128, 256), **kwargs})
+
+
+def test_128x128_builds_with_batch_norms_and_no_style_stream() -> None:
+    """The quality benchmark's TSIT (configs/benchmark/tsit.yaml): the 1x1 deepest map is fine without FAdaIN."""
+    generator = TSITGenerator(image_size=(128, 128), base_channels=1, norm="batch", stream_norm="batch", style_stream=False)
+    assert torch.isfinite(generator(one_hot(torch.randint(0, NUM_CLASSES, (2, 128, 128))))).all()
 
 
 def test_dont_care_channel_is_appended_for_ignored_pixels() -> None:

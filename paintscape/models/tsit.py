@@ -132,6 +132,13 @@ class TSITGenerator(Generator):
                 f"TSIT image_size {tuple(image_size)} leaves a 1x1 deepest feature map, which instance norm "
                 f"cannot normalise; use at least (128, 256) or (256, 256), or batch norms"
             )
+        if height * width == SIZE_MULTIPLE**2 and style_stream:
+            # FAdaIN takes each style channel's std over space: of one value it is NaN (the reference's
+            # calc_mean_std too), and training diverges at its first step.
+            raise ValueError(
+                f"TSIT image_size {tuple(image_size)} leaves a 1x1 deepest style feature, whose per-channel std "
+                f"FAdaIN cannot take (NaN); use at least (128, 256), or style_stream=False"
+            )
         if norm not in NORM_KINDS:
             raise ValueError(f"unknown FADE norm {norm!r}; valid: {', '.join(NORM_KINDS)}")
         if not 0.0 <= alpha <= 1.0:
