@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from paintscape.benchmark.command_line import _int_list
 from paintscape.benchmark.judge import JudgeNet, judge_outputs, load_judge, save_judge, train_judge
@@ -112,6 +113,18 @@ def test_benchmark_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
         _int_list("0,a")
     with pytest.raises(ValueError, match="distinct"):
         family_runs(Kit(tmp_path, manifest=None), {}, (0, 0), tmp_path)
+
+
+def test_judge_report_names_a_kit_without_its_attributes(tmp_path):
+    from paintscape.benchmark.judge_report import judge_report
+
+    for name in ("a", "b"):
+        for sub, shape in (("imgs", (8, 8, 3)), ("labels", (8, 8))):
+            (tmp_path / "heldout" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.zeros(shape, np.uint8)).save(tmp_path / "heldout" / sub / f"{name}.png")
+    (tmp_path / "attributes.json").write_text('{"train": {}}')
+    with pytest.raises(KitError, match=r"attributes.json: unreadable or without the held-out scenes"):
+        judge_report(Kit(tmp_path, manifest=None, judge=JudgeNet(widths=(4, 8))))
 
 
 # --- runner's budget ---------------------------------------------------------------------------
@@ -264,6 +277,14 @@ def test_tiny_benchmark_end_to_end(tiny_kit, tmp_path, capsys):
     # a second call finds every run trained and measured: nothing is trained again
     budget = (out / "pix2pix" / "seed_0" / "run" / "budget.json").read_text()
     assert main(run) == 0 and (out / "pix2pix" / "seed_0" / "run" / "budget.json").read_text() == budget
+
+    # the judge's report: accuracy by time of day and recall per class, agreeing with the manifest
+    assert main(["benchmark", "judge", str(tiny_kit)]) == 0
+    report = capsys.readouterr().out
+    stated = manifest["judge"]["heldout"]["mask_accuracy"]
+    assert f"judge mask accuracy on the real held-out photos: {stated:.3f}" in report
+    assert "| time of day | images | mask accuracy |" in report and "| sky (1) |" in report
+    assert "classes with recall >= 0.5:" in report
 
     # validation: untrained vs trained pix2pix, measured through the same code
     val = tmp_path / "validate"

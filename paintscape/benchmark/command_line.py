@@ -14,7 +14,7 @@ from pathlib import Path
 def add_benchmark_parser(sub: argparse._SubParsersAction, parse_size: Callable[[str], tuple[int, int]]) -> None:
     """``paintscape benchmark ACTION``: its arguments (``parse_size`` is the CLI's WIDTHxHEIGHT parser)."""
     bench = sub.add_parser("benchmark", help="the synthetic quality benchmark: prepare a kit, run families at a CPU budget, validate, leaderboard")
-    actions = bench.add_subparsers(dest="benchmark_command", metavar="ACTION", help="prepare | run | measure | validate | leaderboard")
+    actions = bench.add_subparsers(dest="benchmark_command", metavar="ACTION", help="prepare | run | measure | validate | judge | leaderboard")
     actions.required = True
     p = actions.add_parser("prepare", help="draw the kit's sets, train its judge network, write its manifest")
     p.add_argument("kit", type=Path, help="folder of the kit to write")
@@ -44,6 +44,8 @@ def add_benchmark_parser(sub: argparse._SubParsersAction, parse_size: Callable[[
     p.add_argument("--steps", default="0,100,500,2000", help="checkpoints, comma-separated (0 = untrained)")
     p.add_argument("--seeds", default="0", help="training seeds, comma-separated")
     p.add_argument("--out", type=Path, required=True, help="folder for the checkpoints, their measures and validation.md")
+    p = actions.add_parser("judge", help="the judge's accuracy per time of day and recall per class on the real held-out photos")
+    p.add_argument("kit", type=Path, help="folder of a kit written by benchmark prepare")
     p = actions.add_parser("leaderboard", help="a Markdown table and a gallery of results measured on one kit")
     p.add_argument("kit", type=Path, help="folder of a kit written by benchmark prepare")
     p.add_argument("results", type=Path, nargs="+", help="result.json files or their folders")
@@ -119,6 +121,10 @@ def run_benchmark_command(args: argparse.Namespace) -> int:
         print((args.out / "validation.md").read_text())
         kept = [m for m, check in result["checks"].items() if check["resolved"]]
         print(f"measures that order the checkpoints beyond their noise: {', '.join(kept) or 'none'}")
+    elif action == "judge":
+        from paintscape.benchmark.judge_report import judge_report, judge_report_markdown
+
+        print(judge_report_markdown(judge_report(kit)))
     elif action == "leaderboard":
         from paintscape.benchmark.leaderboard import gallery, read_results
         from paintscape.io_atomic import atomic_save_image, atomic_write_text
