@@ -203,7 +203,11 @@ def test_leaderboard_reports_the_spread_over_training_seeds_and_which_neighbours
         result["seeds"] = [0, 1]
         result["seeds_summary"] = _summary(per_seed)
     assert results[1]["seeds_summary"]["fid"] == {"mean": 2.0, "std": 1.0, "seeds": 2}
-    assert results[1]["seeds_summary"]["kid_x1000"] == {"mean": 2.0, "std": 0.0, "seeds": 2}  # the mean of each seed's KID
+    assert results[1]["seeds_summary"]["kid_x1000"] == {
+        "mean": 2.0,
+        "std": 0.0,
+        "seeds": 2,
+    }  # the mean of each seed's KID
     table = leaderboard_markdown(results)
     assert "| b | 10 | 1,234 | 9,872 | 2.00 ± 1.00 |" in table and "| a | 10 | 1,234 | 9,872 | 5.10 ± 0.10 |" in table
     assert "± is the std over 2 training seeds" in table
@@ -254,7 +258,18 @@ def test_tiny_benchmark_end_to_end(tiny_kit, tmp_path, capsys):
 
     configs = [_tiny_config(tmp_path, "pix2pix"), _tiny_config(tmp_path, "spade")]
     out = tmp_path / "runs"
-    run = ["benchmark", "run", str(tiny_kit), *map(str, configs), "--cpu-seconds", "2", "--seeds", "0,1", "--out", str(out)]
+    run = [
+        "benchmark",
+        "run",
+        str(tiny_kit),
+        *map(str, configs),
+        "--cpu-seconds",
+        "2",
+        "--seeds",
+        "0,1",
+        "--out",
+        str(out),
+    ]
     assert main(run) == 0
     results = {}
     for family in ("pix2pix", "spade"):
