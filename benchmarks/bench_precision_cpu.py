@@ -32,10 +32,11 @@ def _seconds(layer: nn.Module, x: torch.Tensor, bf16: bool) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed repetitions per layer and precision")
+    parser.add_argument("--size", type=int, default=64, help="side of the input map (default 64)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    x = torch.randn(1, 128, 64, 64)
+    x = torch.randn(1, 128, args.size, args.size)
     layers = {"conv 4x4/2": nn.Conv2d(128, 64, 4, 2, 1), "transposed conv 4x4/2": nn.ConvTranspose2d(128, 64, 4, 2, 1)}
     print(json.dumps({"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}))
     for name, layer in layers.items():
@@ -46,8 +47,19 @@ def main() -> None:
             for precision in times:
                 times[precision].append(_seconds(layer, x, precision == "bf16"))
         for precision, values in times.items():
-            print(json.dumps({"layer": name, "precision": precision, "cpu_s_median": round(statistics.median(values), 4),
-                              "cpu_s_min": round(min(values), 4), "cpu_s_max": round(max(values), 4), "runs": args.runs}))
+            print(
+                json.dumps(
+                    {
+                        "layer": name,
+                        "precision": precision,
+                        "size": args.size,
+                        "cpu_s_median": round(statistics.median(values), 4),
+                        "cpu_s_min": round(min(values), 4),
+                        "cpu_s_max": round(max(values), 4),
+                        "runs": args.runs,
+                    }
+                )
+            )
 
 
 if __name__ == "__main__":

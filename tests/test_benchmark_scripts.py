@@ -230,7 +230,7 @@ def test_precision_benchmark_prints_a_row_per_layer_and_precision(monkeypatch, c
     precision = _script("benchmarks/bench_precision_cpu.py")
     import torch
 
-    monkeypatch.setattr(sys, "argv", ["bench_precision_cpu.py", "--runs", "1"])
+    monkeypatch.setattr(sys, "argv", ["bench_precision_cpu.py", "--runs", "1", "--size", "8"])
     threads = torch.get_num_threads()
     try:
         precision.main()
