@@ -347,3 +347,20 @@ def test_tiny_benchmark_end_to_end(tiny_kit, tmp_path, capsys):
     from PIL import Image
 
     assert Image.open(png).size[0] > 5 * 128  # label, real and three columns
+
+
+def test_every_benchmark_config_loads_and_the_distill_pair_matches_the_teacher():
+    """configs/benchmark/*.yaml are what docs/quality.md's commands run; the student and its scratch
+    control are the teacher's network at half its widths (what `paintscape distill --width 0.5` makes)."""
+    from paintscape.config import load_config
+    from paintscape.train.distill import scale_widths
+
+    folder = ROOT / "configs" / "benchmark"
+    configs = {path.stem: load_config(path) for path in sorted(folder.glob("*.yaml"))}
+    assert {"pix2pix", "spade", "tsit", "spade_student", "spade_half"} <= set(configs)
+    teacher = configs["spade"].model.generator
+    half = scale_widths("spade", teacher.args, 0.5)
+    for name in ("spade_student", "spade_half"):
+        assert configs[name].model.generator.args == half and configs[name].data == configs["spade"].data
+    assert configs["spade_student"].loss.objective == "distill" and configs["spade_half"].loss.objective == "gan"
+    assert configs["spade_student"].distill.teacher == "runs/leaderboard/spade/seed_0/run"
