@@ -39,10 +39,12 @@ def main() -> None:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--runs", type=int, default=5, help="timed calls (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed calls first (default 1)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any config override after the family's, e.g. --set model.generator.args.base_channels=8")
     args = parser.parse_args()
     size = tuple(args.size)
     family = FAMILIES[args.family]
-    config = load_config(REPO / family.config, family.overrides(size, args.batch, equal=False))
+    config = load_config(REPO / family.config, [*family.overrides(size, args.batch, equal=False), *args.set])
     torch.manual_seed(0)
     generator, spec = build_generator_from_config(config)
     ema = EMA(generator, 10_000.0)  # the copy the trainer keeps
