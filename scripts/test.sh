@@ -5,6 +5,10 @@
 # because a test dependency is missing fails (see tests/conftest.py); only skips for data kept outside
 # the repository (../shared/realdata) stay skips. Every skip is listed in a banner at the end.
 # PAINTSCAPE_STRICT_SKIPS=0 bash scripts/test.sh lets dependency skips pass (still listed).
+# The tests run on PAINTSCAPE_TEST_WORKERS worker processes (pytest-xdist; default 2, one per core of the
+# project machine), each with one torch thread: most tests are small and single-threaded, so two
+# processes keep both cores busy where one process mostly used one. Arguments go to pytest
+# (e.g. -n 0 runs in one process, -k NAME selects).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PAINTSCAPE_STRICT_SKIPS="${PAINTSCAPE_STRICT_SKIPS:-1}"
@@ -17,4 +21,5 @@ if ! command -v chromium >/dev/null 2>&1; then
     echo "warning: chromium not found; the browser tests will fail (PAINTSCAPE_STRICT_SKIPS=0 skips them)" >&2
   fi
 fi
-exec python -m pytest -q "$@"  # pyproject addopts -ra: the short summary names every skip, failure and error
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+exec python -m pytest -q -n "${PAINTSCAPE_TEST_WORKERS:-2}" "$@"  # pyproject addopts -ra: the short summary names every skip, failure and error
