@@ -49,6 +49,7 @@ def planted(tmp_path_factory):
     return root, truth, result
 
 
+@pytest.mark.slow
 def test_detectors_hold_precision_and_recall_on_planted_defects(planted):
     _, truth, result = planted
     rows = {r["detector"]: r for r in detector_scores(result.findings, truth)}

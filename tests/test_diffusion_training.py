@@ -69,6 +69,7 @@ def run(data, tmp_path_factory):
     return base
 
 
+@pytest.mark.slow
 def test_train_then_resume_is_bit_exact(run):
     a = load_training_state(CheckpointManager(run / "straight").latest_state_path())
     b = load_training_state(CheckpointManager(run / "resumed").latest_state_path())

@@ -39,6 +39,7 @@ def parameters(module):
     return sum(p.numel() for p in module.parameters())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("family", ["spade", "pix2pix"])
 def test_distill_trains_a_smaller_student_that_resumes_paints_and_exports(family, data, tmp_path, monkeypatch):
     teacher = teacher_run(family, data, tmp_path)
@@ -99,6 +100,7 @@ def test_distill_learns_the_teacher(data, tmp_path):
     assert last < 0.6 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_tsit_student(tsit_data, tmp_path):
     teacher = teacher_run("tsit", tsit_data, tmp_path)
     config = student_config(teacher, 0.5, ["train.phases=[{batch_size: 2, lr: 0.0002, steps: 1}]"])

@@ -6,9 +6,12 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_gpu_script_dry_run_writes_the_rows(tmp_path):
     out = tmp_path / "rows.md"
     env = {**os.environ, "DRY": "1", "PYTHONPATH": str(REPO)}

@@ -76,6 +76,7 @@ def test_every_registered_metric_has_a_case():
     assert set(METRICS.names()) == set(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", METRICS.names())
 def test_metric_prefers_good_renders_in_its_declared_direction(name):
     good, bad = CASES[name]()

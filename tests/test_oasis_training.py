@@ -93,6 +93,7 @@ def test_objective_refuses_other_networks(data):
         OBJECTIVES.build("oasis", config=tiny_config(data, "loss.objective=oasis", family="spade"))
 
 
+@pytest.mark.slow
 def test_cli_trains_resumes_exactly_and_generates_different_samples(data, tmp_path, capsys):
     """`paintscape train configs/oasis_tiny.yaml` end to end. The interrupted run writes a checkpoint
     (and so refreshes the EMA's batch norms) at a step the straight run does not: the stored EMA must
@@ -177,6 +178,7 @@ def test_role_order_steps_the_discriminator_first(data):
     assert (roles["generator"].lr_scale, roles["discriminator"].lr_scale) == (0.5, 2.0)
 
 
+@pytest.mark.slow
 def test_quickstart_family_oasis_trains(tmp_path):
     from paintscape.data.synthetic import write_dataset
     from paintscape.quickstart import FAMILIES, SIZE, quickstart_config

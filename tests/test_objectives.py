@@ -47,6 +47,7 @@ def distill_teacher(data, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(TINY_OBJECTIVES))
 def test_objective_trains_checkpoints_every_role_and_resumes(name, data, tmp_path, request):
     family, overrides = TINY_OBJECTIVES[name]
