@@ -120,13 +120,3 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line("no test was skipped")
     return result
 
-
-# ---- order --------------------------------------------------------------------------------------
-
-
-def pytest_collection_modifyitems(config, items):
-    """The long checks (marked ``slow``) first, in their collected order: on the suite's two xdist
-    workers (scripts/test.sh, --dist worksteal) a long test that starts last runs alone on one core
-    while the other idles; started first, the other worker takes the short tests around it.
-    Deterministic, so every worker collects the same order (xdist requires it)."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
