@@ -14,7 +14,7 @@ import numpy as np
 
 from paintscape.benchmark.judge import judge_outputs
 from paintscape.benchmark.kit import Kit, KitError
-from paintscape.labels import CLASS_NAMES
+from paintscape.labels import CLASS_NAMES, IGNORE_INDEX
 
 
 def judge_report(kit: Kit) -> dict:
@@ -28,7 +28,7 @@ def judge_report(kit: Kit) -> dict:
     except (OSError, ValueError, KeyError) as exc:
         raise KitError(f"{path}: unreadable or without the held-out scenes ({exc}); prepare the kit again") from None
     segmented, _, _ = judge_outputs(kit.judge, photos)
-    labelled = labels != 255
+    labelled = labels != IGNORE_INDEX
     correct = (segmented == labels) & labelled
     per_image = correct.sum(axis=(1, 2)) / np.maximum(labelled.sum(axis=(1, 2)), 1)
     by_time = {}

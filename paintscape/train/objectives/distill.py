@@ -33,7 +33,6 @@ from torch import Tensor, nn
 
 from paintscape.checkpoint import CheckpointManager, load_generator, load_state_strict, load_training_state
 from paintscape.config import Config
-from paintscape.losses.adversarial import discriminator_adversarial_loss
 from paintscape.losses.perceptual import VGG19Features
 from paintscape.losses.reconstruction import l1_loss
 from paintscape.models.base import Generator
@@ -41,7 +40,7 @@ from paintscape.registry import OBJECTIVES
 from paintscape.train.distill import DistillError
 from paintscape.train.networks import build_discriminator, build_generator_from_config
 from paintscape.train.objectives.base import Objective, Role, StepContext, weighted_sum
-from paintscape.train.objectives.gan import TTUR_SCALES, GANObjective, split_predictions
+from paintscape.train.objectives.gan import TTUR_SCALES, discriminator_terms, generator_terms
 
 
 def block_names(generator: Generator) -> list[str]:
@@ -231,13 +230,9 @@ class DistillObjective(Objective):
         return {**d_terms, **g_terms}
 
     def discriminator_terms(self, discriminator: nn.Module, label: Tensor, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        on_fake, on_real = split_predictions(discriminator(torch.cat([label, label]), torch.cat([fake.detach(), real])), real.shape[0])
-        return {
-            "D/fake": discriminator_adversarial_loss(on_fake, target_is_real=False, mode=self.adversarial),
-            "D/real": discriminator_adversarial_loss(on_real, target_is_real=True, mode=self.adversarial),
-        }
+        return discriminator_terms(discriminator, label, real, fake, self.adversarial)
 
     def generator_terms(self, discriminator: nn.Module, label: Tensor, fake: Tensor, target: Tensor, weights: Mapping[str, float]) -> dict[str, Tensor]:
-        # the GAN objective's generator terms with the teacher's photo as the target (and no KL):
-        # the same attributes (adversarial, vgg, vgg_distance) drive them
-        return GANObjective.generator_terms(self, discriminator, label, target, fake, None, None, weights)  # type: ignore[arg-type]
+        # the GAN objective's generator terms with the teacher's photo as the target (and no KL)
+        return generator_terms(discriminator, label, target, fake, weights, adversarial=self.adversarial, vgg=self.vgg,
+                               vgg_distance=self.vgg_distance)  # fmt: skip

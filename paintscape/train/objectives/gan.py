@@ -88,14 +88,7 @@ class GANObjective(Objective):
         return {**d_terms, **g_terms}
 
     def discriminator_terms(self, discriminator: nn.Module, label: Tensor, real: Tensor, fake: Tensor) -> dict[str, Tensor]:
-        # Real and fake through D in one batch: one pass, and batch-dependent layers see both.
-        B = real.shape[0]
-        predictions = discriminator(torch.cat([label, label]), torch.cat([fake.detach(), real]))
-        on_fake, on_real = split_predictions(predictions, B)
-        return {
-            "D/fake": discriminator_adversarial_loss(on_fake, target_is_real=False, mode=self.adversarial),
-            "D/real": discriminator_adversarial_loss(on_real, target_is_real=True, mode=self.adversarial),
-        }
+        return discriminator_terms(discriminator, label, real, fake, self.adversarial)
 
     def generator_terms(
         self,
@@ -107,23 +100,54 @@ class GANObjective(Objective):
         logvar: Tensor | None,
         weights: Mapping[str, float],
     ) -> dict[str, Tensor]:
-        terms: dict[str, Tensor] = {}
-        if weights.get("adv", 0) > 0 or weights.get("feat", 0) > 0:
-            # D on the fake with gradient, on the real without: the real half needs no backward
-            # (feature matching detaches it), so it costs neither a backward nor saved activations.
-            on_fake = discriminator(label, fake)
-            if weights.get("adv", 0) > 0:
-                terms["G/adv"] = generator_adversarial_loss(on_fake, mode=self.adversarial)
-            if weights.get("feat", 0) > 0:
-                with torch.no_grad():
-                    on_real = discriminator(label, real)
-                terms["G/feat"] = feature_matching_loss(on_fake, on_real)
-        if weights.get("vgg", 0) > 0:
-            if self.vgg is None:
-                raise ValueError("loss.weights.vgg > 0 needs a VGG19 (loss.vgg_weights)")
-            terms["G/vgg"] = perceptual_loss(self.vgg, fake.float(), real.float(), distance=self.vgg_distance)
-        if weights.get("kl", 0) > 0 and mu is not None:
-            terms["G/kl"] = kl_divergence(mu.float(), logvar.float())
-        if weights.get("l1", 0) > 0:
-            terms["G/l1"] = l1_loss(fake, real)
-        return terms
+        return generator_terms(discriminator, label, real, fake, weights, adversarial=self.adversarial, vgg=self.vgg,
+                               vgg_distance=self.vgg_distance, mu=mu, logvar=logvar)  # fmt: skip
+
+
+def discriminator_terms(discriminator: nn.Module, label: Tensor, real: Tensor, fake: Tensor, adversarial: str) -> dict[str, Tensor]:
+    """``D/fake``, ``D/real`` on a detached ``fake``. Real and fake through D in one batch: one pass,
+    and batch-dependent layers see both."""
+    B = real.shape[0]
+    predictions = discriminator(torch.cat([label, label]), torch.cat([fake.detach(), real]))
+    on_fake, on_real = split_predictions(predictions, B)
+    return {
+        "D/fake": discriminator_adversarial_loss(on_fake, target_is_real=False, mode=adversarial),
+        "D/real": discriminator_adversarial_loss(on_real, target_is_real=True, mode=adversarial),
+    }
+
+
+def generator_terms(
+    discriminator: nn.Module,
+    label: Tensor,
+    real: Tensor,
+    fake: Tensor,
+    weights: Mapping[str, float],
+    *,
+    adversarial: str,
+    vgg: nn.Module | None,
+    vgg_distance: str,
+    mu: Tensor | None = None,
+    logvar: Tensor | None = None,
+) -> dict[str, Tensor]:
+    """The generator terms of ``weights`` with a non-zero weight, ``real`` the photo ``fake`` is
+    compared with (the distill objective passes its teacher's photo)."""
+    terms: dict[str, Tensor] = {}
+    if weights.get("adv", 0) > 0 or weights.get("feat", 0) > 0:
+        # D on the fake with gradient, on the real without: the real half needs no backward
+        # (feature matching detaches it), so it costs neither a backward nor saved activations.
+        on_fake = discriminator(label, fake)
+        if weights.get("adv", 0) > 0:
+            terms["G/adv"] = generator_adversarial_loss(on_fake, mode=adversarial)
+        if weights.get("feat", 0) > 0:
+            with torch.no_grad():
+                on_real = discriminator(label, real)
+            terms["G/feat"] = feature_matching_loss(on_fake, on_real)
+    if weights.get("vgg", 0) > 0:
+        if vgg is None:
+            raise ValueError("loss.weights.vgg > 0 needs a VGG19 (loss.vgg_weights)")
+        terms["G/vgg"] = perceptual_loss(vgg, fake.float(), real.float(), distance=vgg_distance)
+    if weights.get("kl", 0) > 0 and mu is not None:
+        terms["G/kl"] = kl_divergence(mu.float(), logvar.float())
+    if weights.get("l1", 0) > 0:
+        terms["G/l1"] = l1_loss(fake, real)
+    return terms
