@@ -45,6 +45,16 @@ def test_a_non_finite_buffer_or_parameter_is_named() -> None:
     assert "runs/x is intact" in message and "--resume" in message and "\n" not in message
 
 
+def test_a_finite_tensor_whose_sum_overflows_is_finite() -> None:
+    """The fast screen sums each tensor; large finite values that overflow the sum are not divergence."""
+    networks = small_networks()
+    networks["generator"][1].running_var.fill_(3e38)  # finite, but the sum of four is Inf in fp32
+    networks["discriminator"].weight.data.fill_(-3e38)
+    assert non_finite_tensors(networks) == []
+    networks["generator"][1].running_var[0] = float("nan")
+    assert non_finite_tensors(networks) == ["generator.1.running_var"]
+
+
 def test_integer_buffers_are_not_checked() -> None:
     networks = small_networks()
     networks["generator"][1].num_batches_tracked.fill_(2**62)

@@ -26,20 +26,25 @@ class TrainingDiverged(RuntimeError):
 def non_finite_tensors(modules: Mapping[str, nn.Module]) -> list[str]:
     """``"role.tensor name"`` of every floating-point parameter or buffer holding NaN or Inf.
 
-    One device sync in the common case: the per-tensor flags are stacked and read once."""
+    Runs after every optimiser step, so it must cost little next to one. A tensor's sum is NaN or
+    Inf whenever one of its values is, and summing is one vectorised read with no temporary the size
+    of the tensor: ``isfinite(t).all()`` over TSIT's 332 M parameters took 3 CPU s on one thread,
+    the sums 0.11 s. Only a tensor whose sum is not finite is checked value by value, which also
+    clears a finite tensor whose sum overflowed. One device sync in the common case."""
     names: list[str] = []
-    flags: list[torch.Tensor] = []
+    tensors: list[torch.Tensor] = []
     for role, module in modules.items():
         for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
             if tensor.is_floating_point():
                 names.append(f"{role}.{name}")
-                flags.append(torch.isfinite(tensor.detach()).all())
-    if not flags:
+                tensors.append(tensor.detach())
+    if not tensors:
         return []
-    finite = torch.stack(flags)
-    if bool(finite.all()):
+    sums = torch.stack([t.sum().float() for t in tensors])
+    if bool(torch.isfinite(sums).all()):
         return []
-    return [name for name, ok in zip(names, finite.tolist()) if not ok]
+    suspects = torch.nonzero(~torch.isfinite(sums)).flatten().tolist()
+    return [names[i] for i in suspects if not bool(torch.isfinite(tensors[i]).all())]
 
 
 def check_weights_finite(modules: Mapping[str, nn.Module], info: DistInfo, step: int, run_dir: object) -> None:
