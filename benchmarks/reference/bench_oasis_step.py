@@ -6,9 +6,11 @@ training iterations on the CPU, exactly train.py's loop body: the G update (loss
 Run in a fresh process per measurement (peak RSS is the process's):
     benchmarks/reference/prepare_oasis_cpu.sh OASIS_CHECKOUT /tmp/oasis_cpu
     python benchmarks/reference/bench_oasis_step.py --reference /tmp/oasis_cpu --size 256 256 --batch 1 --steps 3 --warmup 1
-Prints one JSON line: per-step seconds, median, peak RSS, load average. Compare with
+Prints one JSON line in the format of time_reference.py (per-step wall and CPU seconds, medians,
+peak RSS, load average), so that benchmarks/summarize.py puts both sides in one table. Compare with
     python benchmarks/bench_train.py --family oasis --size 256 256 --batch 1 --steps 3 --warmup 1
 """
+
 import argparse
 import json
 import os
@@ -44,13 +46,42 @@ import utils.utils as utils  # noqa: E402
 H, W = args.size
 opt = argparse.Namespace(
     # config.py defaults (train), ADE20K's set_dataset_default_lm (lambda_labelmix 10, EMA 0.9999)
-    name="bench", seed=42, gpu_ids="-1", checkpoints_dir="/tmp", no_spectral_norm=False, batch_size=args.batch,
-    num_res_blocks=6, channels_G=64, param_free_norm="syncbatch", spade_ks=3, no_EMA=False, EMA_decay=0.9999,
-    no_3dnoise=False, z_dim=64, beta1=0.0, beta2=0.999, lr_g=0.0001, lr_d=0.0004, channels_D=64,
-    add_vgg_loss=args.vgg, lambda_vgg=10.0, no_balancing_inloss=False, no_labelmix=False, lambda_labelmix=10.0,
-    continue_train=False, phase="train", freq_print=10**9, freq_fid=10**9, freq_save_ckpt=10**9, freq_save_latest=10**9,
+    name="bench",
+    seed=42,
+    gpu_ids="-1",
+    checkpoints_dir="/tmp",
+    no_spectral_norm=False,
+    batch_size=args.batch,
+    num_res_blocks=6,
+    channels_G=64,
+    param_free_norm="syncbatch",
+    spade_ks=3,
+    no_EMA=False,
+    EMA_decay=0.9999,
+    no_3dnoise=False,
+    z_dim=64,
+    beta1=0.0,
+    beta2=0.999,
+    lr_g=0.0001,
+    lr_d=0.0004,
+    channels_D=64,
+    add_vgg_loss=args.vgg,
+    lambda_vgg=10.0,
+    no_balancing_inloss=False,
+    no_labelmix=False,
+    lambda_labelmix=10.0,
+    continue_train=False,
+    phase="train",
+    freq_print=10**9,
+    freq_fid=10**9,
+    freq_save_ckpt=10**9,
+    freq_save_latest=10**9,
     # what the dataset sets
-    crop_size=W, aspect_ratio=W / H, label_nc=args.semantic_nc, semantic_nc=args.semantic_nc, contain_dontcare_label=False,
+    crop_size=W,
+    aspect_ratio=W / H,
+    label_nc=args.semantic_nc,
+    semantic_nc=args.semantic_nc,
+    contain_dontcare_label=False,
 )
 utils.fix_seed(opt.seed)
 model = models.OASIS_model(opt)  # train.py then calls put_on_multi_gpus, which on the CPU only sets model.module
@@ -59,11 +90,13 @@ losses_computer = losses.losses_computer(opt)
 optimizerG = torch.optim.Adam(model.netG.parameters(), lr=opt.lr_g, betas=(opt.beta1, opt.beta2))
 optimizerD = torch.optim.Adam(model.netD.parameters(), lr=opt.lr_d, betas=(opt.beta1, opt.beta2))
 g = torch.Generator().manual_seed(0)
-data = {"label": torch.randint(0, args.semantic_nc, (args.batch, 1, H, W), generator=g).float(),
-        "image": torch.rand(args.batch, 3, H, W, generator=g) * 2 - 1}
-times = []
+data = {
+    "label": torch.randint(0, args.semantic_nc, (args.batch, 1, H, W), generator=g).float(),
+    "image": torch.rand(args.batch, 3, H, W, generator=g) * 2 - 1,
+}
+wall, cpu = [], []
 for cur_iter in range(1, args.warmup + args.steps + 1):
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     image, label = models.preprocess_input(opt, dict(data))
     model.netG.zero_grad()
     loss_G, losses_G_list = model(image, label, "losses_G", losses_computer)
@@ -74,8 +107,35 @@ for cur_iter in range(1, args.warmup + args.steps + 1):
     loss_D.mean().backward()
     optimizerD.step()
     utils.update_EMA(wrapper, cur_iter, None, opt)
-    if cur_iter > args.warmup:
-        times.append(time.perf_counter() - start)
-print(json.dumps({"side": "reference", "size": [H, W], "batch": args.batch, "vgg": args.vgg, "step_s": [round(t, 3) for t in times],
-                  "median_s": round(statistics.median(times), 3), "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
-                  "loadavg": [round(x, 2) for x in os.getloadavg()], "threads": torch.get_num_threads()}))
+    wall.append(time.perf_counter() - start)
+    cpu.append(time.process_time() - start_cpu)
+    print(f"step {cur_iter}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU", file=sys.stderr, flush=True)
+timed = wall[args.warmup :]
+quartiles = statistics.quantiles(timed, n=4) if len(timed) > 1 else [statistics.median(timed)] * 3
+print(
+    json.dumps(
+        {
+            "impl": "reference",
+            "repository": "boschresearch/OASIS",
+            "family": "oasis",
+            "size": [H, W],
+            "batch": args.batch,
+            "device": "cpu",
+            "precision": "fp32",
+            "ema": True,
+            "mode": "train",
+            "vgg": args.vgg,
+            "threads": torch.get_num_threads(),
+            "wall_s": [round(t, 3) for t in wall],
+            "cpu_s": [round(t, 3) for t in cpu],
+            "warmup": args.warmup,
+            "median_s": round(statistics.median(timed), 3),
+            "spread_s": [round(min(timed), 3), round(max(timed), 3)],
+            "iqr_s": round(quartiles[2] - quartiles[0], 3),
+            "median_cpu_s": round(statistics.median(cpu[args.warmup :]), 3),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
+            "loadavg": [round(x, 2) for x in os.getloadavg()],
+        }
+    ),
+    flush=True,
+)
