@@ -28,9 +28,10 @@ def non_finite_tensors(modules: Mapping[str, nn.Module]) -> list[str]:
 
     Runs after every optimiser step, so it must cost little next to one. A tensor's sum is NaN or
     Inf whenever one of its values is, and summing is one vectorised read with no temporary the size
-    of the tensor: ``isfinite(t).all()`` over TSIT's 332 M parameters took 3 CPU s on one thread,
-    the sums 0.11 s. Only a tensor whose sum is not finite is checked value by value, which also
-    clears a finite tensor whose sum overflowed. One device sync in the common case."""
+    of the tensor: over 340 M fp32 values (TSIT's generator has 332 M parameters), one thread,
+    ``isfinite(t).all()`` took 3 CPU s and the sums 0.11 s. Only a tensor whose sum is not finite
+    is checked value by value, which also clears a finite tensor whose sum overflowed. One device
+    sync in the common case."""
     names: list[str] = []
     tensors: list[torch.Tensor] = []
     for role, module in modules.items():
