@@ -1,8 +1,8 @@
 """Training seconds per iteration and peak memory of paintscape's real Trainer step.
 
 One iteration is ``Trainer.train_step`` (one generator forward, the D step, the G step with
-adversarial + feature-matching + VGG terms, both optimiser steps) plus the EMA update, as in
-``Trainer.fit``. Every measurement runs in a fresh subprocess so that its peak RSS
+adversarial + feature-matching + VGG terms, both optimiser steps), the divergence guard and the EMA
+update, as in ``Trainer.fit``. Every measurement runs in a fresh subprocess so that its peak RSS
 (``resource.getrusage(...).ru_maxrss``) belongs to that measurement alone; on CUDA the peak of
 ``torch.cuda.max_memory_allocated`` is reported too. VGG19 is randomly initialised (same FLOPs).
 
@@ -10,6 +10,7 @@ adversarial + feature-matching + VGG terms, both optimiser steps) plus the EMA u
     python benchmarks/bench_train.py --family pix2pix --size 256 256 --batch 1
     python benchmarks/bench_train.py --family oasis --size 256 256 --batch 1 --steps 3 --warmup 1
     python benchmarks/bench_train.py --family spade --precision bf16 --channels-last --repeats 2
+    python benchmarks/bench_train.py --family tsit --size 384 512 --equal-settings --no-ema --steps 1 --warmup 1 --profile
 
 Prints one JSON line per repeat (per-step wall and CPU seconds, median, peak memory, load average).
 """
@@ -125,12 +126,36 @@ def _rss_gb() -> float:
     return float("nan")
 
 
+def _profile(iteration: Callable[[int], None], step: int, device) -> dict:
+    """One more iteration under torch.profiler: its table (by self CPU time) goes to stderr; the JSON
+    gets the share of each operator that took at least 1 % and the share of all convolutions."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        iteration(step)
+    events = prof.key_averages()
+    print(events.table(sort_by="self_cpu_time_total", row_limit=25), file=sys.stderr, flush=True)
+    total = sum(e.self_cpu_time_total for e in events) or 1.0
+    shares = {e.key: round(e.self_cpu_time_total / total, 4) for e in events if e.self_cpu_time_total >= 0.01 * total}
+    convolutions = sum(e.self_cpu_time_total for e in events if "conv" in e.key and e.key.startswith("aten::"))
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return {
+        "self_cpu_s": round(total / 1e6, 3),
+        "convolution_share": round(convolutions / total, 4),
+        "ops": dict(sorted(shares.items(), key=lambda kv: -kv[1])),
+    }
+
+
 def measure(args: argparse.Namespace) -> dict:
     """One measurement in this (fresh) process."""
     import torch
 
     from paintscape.config import load_config
     from paintscape.data.synthetic import write_dataset
+    from paintscape.train.divergence import check_weights_finite
     from paintscape.train.trainer import Trainer
 
     size = tuple(args.size)
@@ -162,17 +187,24 @@ def measure(args: argparse.Namespace) -> dict:
             torch.cuda.reset_peak_memory_stats(device)
         wall, cpu = [], []
         trainer.state.train_mode()
+
+        def iteration(step: int) -> None:
+            trainer.train_step(batch, weights)
+            roles = {name: role.module for name, role in trainer.state.roles.items()}
+            check_weights_finite(roles, trainer.info, step, trainer.run_dir)  # as Trainer.fit, after each step
+            trainer.state.advance(args.batch)  # the step counter and the EMA update
+
         for step in range(args.warmup + args.steps):
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t0, c0 = time.perf_counter(), time.process_time()
-            trainer.train_step(batch, weights)
-            trainer.state.advance(args.batch)  # the step counter and the EMA update
+            iteration(step)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             print(f"step {step}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU", file=sys.stderr, flush=True)
+        profile = _profile(iteration, args.warmup + args.steps, device) if args.profile else None
         from paintscape.train.optimizers import state_bytes
 
         optimizer_state_gb = {
@@ -211,12 +243,14 @@ def measure(args: argparse.Namespace) -> dict:
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),
     }
+    if profile is not None:
+        result["profile"] = profile
     if device.type == "cuda":
         result["cuda_max_allocated_gb"] = round(torch.cuda.max_memory_allocated(device) / 2**30, 3)
     return result
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--family", default="spade", choices=sorted(FAMILIES))
     parser.add_argument("--size", type=int, nargs=2, default=(256, 256), metavar=("HEIGHT", "WIDTH"))
@@ -240,6 +274,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="untimed iterations first (default 2)")
     parser.add_argument("--repeats", type=int, default=1, help="fresh subprocesses, one measurement each")
     parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="after the timed iterations, one more under torch.profiler: its operator table to stderr, "
+        "each operator's share of the CPU time (and all convolutions') in the JSON line",
+    )
+    parser.add_argument(
         "--malloc-mmap-threshold-mb",
         type=int,
         default=None,
@@ -247,7 +287,11 @@ def main() -> None:
         "tensors below it come from the reusable heap instead of fresh page-faulted mappings",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
     if args.child:
         print(json.dumps(measure(args)), flush=True)
         return

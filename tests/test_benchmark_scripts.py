@@ -223,6 +223,33 @@ def test_equal_settings_match_the_reference_command_line(family, size) -> None:
         assert g["extra_label_channels"] == 1
 
 
+def test_bench_train_times_the_step_and_profiles_one_more(monkeypatch, capsys) -> None:
+    """One measurement in this process at a narrow width: per-iteration times (the divergence guard
+    included, as Trainer.fit runs it), peak memory, and with --profile the operator shares, which are
+    convolutions for the most part."""
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["bench_train.py", "--family", "pix2pix", "--size", "64", "64", "--steps", "2", "--warmup", "1", "--no-ema",
+         "--profile", "--set", "model.generator.args.base_channels=8", "--set", "model.discriminator.args.base_channels=8"],
+    )  # fmt: skip
+    args = bench_train.parse_args()
+    guard_calls = []
+    import paintscape.train.divergence as divergence
+
+    real_guard = divergence.check_weights_finite
+    monkeypatch.setattr(divergence, "check_weights_finite", lambda *a: guard_calls.append(a[2]) or real_guard(*a))
+    result = bench_train.measure(args)
+    assert result["family"] == "pix2pix" and result["size"] == [64, 64] and not result["ema"]
+    assert len(result["wall_s"]) == len(result["cpu_s"]) == 3 and result["warmup"] == 1
+    assert guard_calls == [0, 1, 2, 3]  # every timed and untimed iteration, and the profiled one
+    assert result["peak_rss_gb"] > 0 and set(result["optimizer_state_gb"]) == {"G", "D"}
+    profile = result["profile"]
+    assert 0.3 < profile["convolution_share"] <= 1.0 and profile["self_cpu_s"] > 0
+    assert all(0.01 <= share <= 1.0 for share in profile["ops"].values())
+    assert "Self CPU" in capsys.readouterr().err  # torch.profiler's table
+
+
 # ---- bench_precision_cpu.py ----------------------------------------------------------------------------
 
 
