@@ -124,11 +124,11 @@ def sd15_modules(dtype: torch.dtype):
 
 def tiny_generator(size: tuple[int, int], dtype: torch.dtype):
     from paintscape.config import load_config
-    from paintscape.train.trainer import build_networks
+    from paintscape.train.networks import build_generator_from_config
 
     config = load_config(REPO / "paintscape" / "configs" / "controlnet_tiny.yaml", [f"data.size=[{size[0]}, {size[1]}]"])
     torch.manual_seed(0)
-    generator, _, _ = build_networks(config)
+    generator, _ = build_generator_from_config(config)
     return generator.to(dtype).eval().requires_grad_(False)
 
 

@@ -94,14 +94,15 @@ def main() -> None:
     from paintscape.config import load_config
     from paintscape.labels import one_hot
     from paintscape.losses.perceptual import VGG19Features
-    from paintscape.train.trainer import build_networks
+    from paintscape.train.networks import build_discriminator, build_generator_from_config
 
     repo = Path(__file__).resolve().parent.parent
     family = FAMILIES[args.family]
     size = tuple(args.size)
     config = load_config(repo / family.config, family.overrides(size, args.batch, equal=True))
     torch.manual_seed(0)
-    generator, discriminator, _ = build_networks(config)
+    generator, _ = build_generator_from_config(config)
+    discriminator = build_discriminator(config)
     generator.train()
     discriminator.train()
     gen = torch.Generator().manual_seed(0)

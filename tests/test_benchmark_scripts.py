@@ -250,6 +250,39 @@ def test_bench_train_times_the_step_and_profiles_one_more(monkeypatch, capsys) -
     assert "Self CPU" in capsys.readouterr().err  # torch.profiler's table
 
 
+def test_saved_tensors_accounts_for_the_generator_and_discriminator(monkeypatch, capsys) -> None:
+    """benchmarks/saved_tensors.py builds the family's networks from the config and counts what one
+    forward keeps for backward, per network and per module."""
+    saved_tensors = _script("benchmarks/saved_tensors.py")
+    monkeypatch.setattr(sys, "argv", ["saved_tensors.py", "--family", "pix2pix", "--size", "64", "64", "--json"])
+    saved_tensors.main()
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["family"] == "pix2pix" and line["size"] == [64, 64]
+    assert line["saved_mb"]["G"] > 1.0 and line["saved_mb"]["D"] > 0.5
+    assert sum(line["by_module_mb"]["G"].values()) == pytest.approx(line["saved_mb"]["G"], abs=0.1 * len(line["by_module_mb"]["G"]))
+
+
+def test_diffusion_benchmark_times_the_tiny_family(monkeypatch, capsys) -> None:
+    """benchmarks/bench_diffusion.py --config tiny: a denoising evaluation, a decode, their sum per image
+    and a whole sample through the registry-built generator."""
+    pytest.importorskip("diffusers")
+    bench_diffusion = _script("benchmarks/bench_diffusion.py")
+    import torch
+
+    argv = ["bench_diffusion.py", "--config", "tiny", "--size", "32", "32", "--runs", "1", "--warmup", "0", "--steps", "2", "--threads", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    threads = torch.get_num_threads()
+    try:
+        bench_diffusion.main()
+    finally:
+        torch.set_num_threads(threads)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    parts = {line.get("part", "") for line in lines}
+    assert "per image (sum)" in parts and any(part.startswith("whole sample") for part in parts)
+    assert lines[0]["unet_parameters"] > 0 and lines[0]["controlnet_parameters"] > 0
+    assert all(line.get("s", line.get("median_s")) > 0 for line in lines if "part" in line)
+
+
 # ---- bench_precision_cpu.py ----------------------------------------------------------------------------
 
 
