@@ -99,13 +99,22 @@ def test_check_data_flags_ids_outside_the_table_and_a_bad_table(tmp_path, capsys
         ("classes:\n  - {id: 0, name: a, colour: '#010203'}\n  - {id: 1, name: b, colour: [1, 2, 3]}\n", "share a colour"),
         ("classes:\n  - {id: 0, name: a, colour: [0, 0, 0]}\n", "reserved for ignored pixels"),
         ("builtin: landscape30\n", r"did you mean 'landscape29'"),
-        ("classes: [\n", "not valid YAML"),
+        ("classes:\n  - {id: 0, name: a, colour: '#zzzzzz'}\n", "colour must be"),
+        ("classes:\n" + "".join(f"  - {{id: {i}, name: c{i}, colour: [{i}, 1, 1]}}\n" for i in range(256)), "256 classes; label maps hold at most 255"),
+        ("classes: [\n", r"not valid YAML \(expected the node content, but found '<stream end>' at line 2, column 1\)"),
+        (b"\xff\xfe\x00", "not a YAML text file"),
+        (None, "cannot be read"),  # a folder where the file should be
     ],
 )
 def test_bad_class_tables_name_the_problem(tmp_path, text, message):
-    (tmp_path / "classes.yaml").write_text(text)
-    with pytest.raises(ClassTableError, match=message):
-        read_class_table(tmp_path / "classes.yaml")
+    path = tmp_path / "classes.yaml"
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    with pytest.raises(ClassTableError, match=message) as caught:
+        read_class_table(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)  # one line, as the CLI prints it
 
 
 def test_builtin_and_default_tables(tmp_path):
