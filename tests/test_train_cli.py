@@ -48,6 +48,18 @@ def test_bare_resume_with_out_still_works(tmp_path, data, capsys):
     assert main(base) == 0
     assert main([*base, "--resume"]) == 0
     assert "already finished: step 2 of 2" in capsys.readouterr().out
+    assert main(["train", str(run), "--resume"]) == 0  # the run first, --resume last: argparse hands RUN to config
+    assert f"{run} has already finished: step 2 of 2" in capsys.readouterr().out
+    (run / "report.html").unlink()
+    assert main(["report", str(run)]) == 0  # the run page, written again on demand
+    assert capsys.readouterr().out == f"run page: {run / 'report.html'}\n" and "G loss terms" in (run / "report.html").read_text()
+
+
+def test_under_torchrun_only_rank_0_reports(tmp_path, data, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "1")  # what torchrun sets in the second process (WORLD_SIZE unset: one process here)
+    run = tmp_path / "run"
+    assert main(["train", "pix2pix_tiny", "--data", str(data), "--steps", "1", "--batch-size", "2", "data.size=64x32", "--out", str(run)]) == 0
+    assert capsys.readouterr().out == "" and (run / "latest.json").is_file()
 
 
 @pytest.mark.parametrize(
