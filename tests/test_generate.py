@@ -95,6 +95,52 @@ def test_generate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert "bad.png" in err and "40" in err
 
 
+def test_generator_files_that_do_not_fit_are_one_line_errors(tmp_path, labels_dir, capsys):
+    from safetensors.torch import save_file
+
+    from paintscape.checkpoint import SPEC_KEY, read_generator_file
+
+    tensors, spec = read_generator_file(tiny_generator_file(tmp_path / "g.safetensors", "pix2pix"))
+    first, second = sorted(tensors)[:2]
+    changed = {k: v for k, v in tensors.items() if k != first}
+    changed["extra.weight"] = torch.zeros(1)
+    changed[second] = torch.zeros(3, 3)
+    save_file(changed, tmp_path / "changed.safetensors", metadata={SPEC_KEY: spec.to_json()})
+    save_file(tensors, tmp_path / "plain.safetensors")  # safetensors without a paintscape spec
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00not json")
+    cases = {
+        "changed.safetensors": f"does not match the network: missing keys ['{first}']; unexpected keys ['extra.weight']; "
+        f"shape mismatches ['{second}: file (3, 3) vs model ",
+        "plain.safetensors": "not a paintscape generator file",
+        "garbage.safetensors": "not a paintscape generator file",
+    }
+    for name, message in cases.items():
+        assert main(["generate", str(tmp_path / name), str(labels_dir), str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: " in err and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_its_latest_and_a_step_file_name_the_same_generator(tmp_path):
+    from paintscape.checkpoint import CheckpointError, CheckpointManager, build_generator, resolve_generator_path
+    from paintscape.checkpoint import read_generator_file as read
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=f"{run}: no latest.json; this run has no complete checkpoint yet"):
+        resolve_generator_path(run)
+    _, spec = read(tiny_generator_file(tmp_path / "g.safetensors", "pix2pix"))
+    manager = CheckpointManager(run, keep_last=0)  # 0 keeps every checkpoint
+    for step in (1, 2, 3, 4):
+        manager.save(step, {"step": step}, build_generator(spec), spec)
+    assert len(list((run / "checkpoints").glob("step_*.pt"))) == 4
+    latest = run / "checkpoints" / "step_00000004.safetensors"
+    assert resolve_generator_path(run) == resolve_generator_path(run / "latest") == latest
+    assert resolve_generator_path(run / "checkpoints" / "step_00000002.pt") == run / "checkpoints" / "step_00000002.safetensors"
+    with pytest.raises(CheckpointError, match="generator file not found"):
+        read(tmp_path / "nowhere.safetensors")
+
+
 def test_generate_real_16bit_track_labels(tmp_path, realdata):
     ckpt = tiny_generator_file(tmp_path / "g.safetensors", "pix2pix")
     labels = realdata / "track_labels" / "labels"

@@ -76,6 +76,24 @@ def test_average_reads_evaluations_of_earlier_versions(tmp_path, capsys):
     assert main(["average", str(run), "--by", "fid"]) == 2
     assert "no evaluation logged fid" in capsys.readouterr().err
 
+    # without best.json the run's config names the metric; blank lines in the log are skipped
+    (run / "best.json").unlink()
+    (run / "config.yaml").write_text("eval: {select_by: mask_accuracy}\n")
+    (run / "evals.jsonl").write_text("\n" + (run / "evals.jsonl").read_text() + "\n")
+    assert main(["average", str(run), "--top", "2", "--out", str(tmp_path / "m.safetensors")]) == 0
+    assert "(step_00000002.safetensors, step_00000003.safetensors)" in capsys.readouterr().out
+
+    tiny_generator_file(run / "checkpoints" / "step_00000003.safetensors", "pix2pix", base_channels=4)
+    assert main(["average", str(run), "--top", "2"]) == 2
+    assert "step_00000003.safetensors: a different network from" in capsys.readouterr().err
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()  # every evaluated checkpoint pruned
+    assert main(["average", str(run), "--top", "2"]) == 2
+    assert "no generator files to average" in capsys.readouterr().err
+    (run / "evals.jsonl").unlink()
+    assert main(["average", str(run)]) == 2
+    assert f"{run / 'evals.jsonl'} not found: enable the evaluation hook (eval.every)" in capsys.readouterr().err
+
 
 def test_holdout_names_are_not_trained_on(data, tmp_path):
     holdout = tmp_path / "holdout.txt"
