@@ -44,6 +44,10 @@ def test_eval_hook_keeps_best_and_average_command(data, holdout, tmp_path):
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["metric"] == "l1" and best["value"] == min(e["l1"] for e in evals)
     assert_best_file_is_that_step(tmp_path / "run", best["step"])
+    # interrupted and resumed: the best so far comes back with the checkpoint, so the same step wins
+    train(config, tmp_path / "resumed", progress=False, stop_after=2)
+    train(config, tmp_path / "resumed", resume=True, progress=False)
+    assert json.loads((tmp_path / "resumed" / "best.json").read_text()) == best
 
     assert main(["average", str(tmp_path / "run"), "--top", "2"]) == 0
     ranked = sorted(evals, key=lambda e: e["l1"])[:2]
@@ -101,6 +105,16 @@ def test_holdout_names_are_not_trained_on(data, tmp_path):
     trainer = Trainer(tiny_config(data, f"data.holdout={holdout}", "train.phases[0].steps=1"), tmp_path / "run", progress=False)
     trainer.fit()
     assert "scene_000000" not in trainer.phase_names[0] and len(trainer.phase_names[0]) == 9
+
+
+def test_a_holdout_of_every_name_leaves_nothing_to_train_on(data, tmp_path):
+    from paintscape.data.dataset import paired_names
+    from paintscape.data.io import DataError
+
+    holdout = tmp_path / "all.txt"
+    holdout.write_text("\n".join(paired_names(data)) + "\n")
+    with pytest.raises(DataError, match=f"{data}: no training pairs left after removing the holdout"):
+        train(tiny_config(data, f"data.holdout={holdout}", "train.phases[0].steps=1"), tmp_path / "run", progress=False)
 
 
 def test_evaluation_without_holdout_is_an_explicit_choice(data, tmp_path):
