@@ -31,7 +31,7 @@ def test_judge_shapes_features_and_safetensors_round_trip(tmp_path):
     net = JudgeNet(widths=(4, 8, 12)).eval()
     x = torch.rand(2, 3, 16, 20) * 2 - 1
     logits, attributes, features = net(x)
-    assert logits.shape == (2, 29, 16, 20) and attributes.shape == (2, 8) and features.shape == (2, 24)
+    assert logits.shape == (2, 29, 16, 20) and attributes.shape == (2, 8) and features.shape == (2, 24) == (2, net.feature_dim)
     torch.testing.assert_close(net.features(x), features)
     save_judge(tmp_path / "judge.safetensors", net)
     assert b"pickle" not in (tmp_path / "judge.safetensors").read_bytes()[:200]
@@ -48,6 +48,31 @@ def test_judge_shapes_features_and_safetensors_round_trip(tmp_path):
         load_judge(tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="at least 2 encoder stages"):
         JudgeNet(widths=(4,))
+    with pytest.raises(ValueError, match="no photos to judge"):
+        judge_outputs(loaded, photos[:0])
+
+
+def test_judge_training_interrupted_continues_exactly_and_refuses_other_settings(tmp_path):
+    """benchmark prepare stopped during the judge's training picks it up from its checkpoint."""
+    from paintscape.data.synthetic import make_scene
+
+    photos, labels = (np.stack(a) for a in zip(*(make_scene(seed, (16, 16)) for seed in range(6))))
+    attributes = np.zeros((6, 2), np.int64)
+    kwargs = {"widths": (4, 8), "steps": 4, "batch_size": 2, "crop": None}
+    straight, facts = train_judge(photos, labels, attributes, **kwargs)
+    partial = tmp_path / "judge.partial.pt"
+    train_judge(photos, labels, attributes, **kwargs, checkpoint=partial, checkpoint_every=3)  # saved at step 3 only
+    assert torch.load(partial, weights_only=True)["step"] == 3
+    resumed, resumed_facts = train_judge(photos, labels, attributes, **kwargs, checkpoint=partial)  # step 4 alone
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed_facts["final_loss"] == facts["final_loss"]
+    with pytest.raises(ValueError, match=f"{partial}: a judge training with other settings; delete it to start again"):
+        train_judge(photos, labels, attributes, **{**kwargs, "steps": 5}, checkpoint=partial)
+    with pytest.raises(ValueError, match="at least 1 step, got 0"):
+        train_judge(photos, labels, attributes, **{**kwargs, "steps": 0})
+    with pytest.raises(ValueError, match="photos, labels and attributes differ in count: 6, 6, 5"):
+        train_judge(photos, labels, attributes[:5], **kwargs)
 
 
 @pytest.mark.slow
@@ -91,6 +116,8 @@ def test_kit_spec_refuses_overlapping_seed_ranges_and_tiny_sets():
         KitSpec(heldout_count=3).validate()
     with pytest.raises(KitError, match="too small"):
         KitSpec(size=(8, 8)).validate()
+    with pytest.raises(KitError, match="diversity_samples >= 2"):
+        KitSpec(diversity_samples=1).validate()
     KitSpec().validate()
 
 
@@ -100,6 +127,16 @@ def test_loading_a_folder_that_is_not_a_kit_names_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(KitError, match="not valid JSON"):
         Kit.load(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": 0}')
+    with pytest.raises(KitError, match=r"kit format 0, this paintscape reads format \d+; prepare the kit again"):
+        Kit.load(tmp_path)
+    from paintscape.benchmark.kit import KIT_FORMAT
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": KIT_FORMAT, "judge": {"file": "judge.safetensors", "sha256": "0"}}))
+    with pytest.raises(KitError, match="judge.safetensors: missing or not the judge the manifest names"):
+        Kit.load(tmp_path)
+    with pytest.raises(KitError, match=f"{tmp_path / 'train' / 'labels'}: missing; the kit is incomplete"):
+        Kit(tmp_path, manifest=None).names("train")
 
 
 def test_benchmark_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
