@@ -16,7 +16,7 @@ from paintscape.benchmark.command_line import _int_list
 from paintscape.benchmark.judge import JudgeNet, judge_outputs, load_judge, save_judge, train_judge
 from paintscape.benchmark.kit import Kit, KitError, KitSpec, _write_set
 from paintscape.benchmark.leaderboard import leaderboard_markdown, read_results, separations
-from paintscape.benchmark.runner import BudgetState, _summary, family_runs, read_budget
+from paintscape.benchmark.runner import BudgetState, _summary, family_runs, read_budget, train_on_budget
 from paintscape.benchmark.validate import order_check
 from paintscape.cli import main
 
@@ -182,6 +182,26 @@ def test_read_budget_refuses_a_run_without_its_budget_file(tmp_path):
     (tmp_path / "latest.json").write_text("{}")
     with pytest.raises(KitError, match="fresh --out"):
         read_budget(tmp_path, 10.0)
+    # stopped between the checkpoint and the budget file: the two disagree
+    (tmp_path / "latest.json").write_text(json.dumps({"step": 3, "state": "checkpoints/s.pt", "generator": "checkpoints/s.safetensors"}))
+    (tmp_path / "budget.json").write_text(json.dumps({"cpu_budget": 10.0, "steps": 5}))
+    with pytest.raises(KitError, match=r"the checkpoint \(step 3\) and budget.json \(step 5\) disagree"):
+        read_budget(tmp_path, 10.0)
+    with pytest.raises(ValueError, match="the CPU budget must be positive, got 0"):
+        train_on_budget({}, 0)
+
+
+def test_two_configs_of_one_name_and_a_second_prepare_are_refused(tmp_path, capsys):
+    from paintscape.benchmark.kit import KIT_FORMAT, file_sha256
+
+    save_judge(tmp_path / "judge.safetensors", JudgeNet(widths=(4, 8)))
+    manifest = {"format": KIT_FORMAT, "judge": {"file": "judge.safetensors", "sha256": file_sha256(tmp_path / "judge.safetensors")}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    args = ["benchmark", "run", str(tmp_path), "a/spade.yaml", "b/spade.yaml", "--cpu-seconds", "1", "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    assert "two configs share a file name; the name is the leaderboard row" in capsys.readouterr().err
+    assert main(["benchmark", "prepare", str(tmp_path)]) == 2
+    assert f"{tmp_path} already holds a kit (manifest.json); choose another folder or delete it" in capsys.readouterr().err
 
 
 # --- validation and leaderboard ------------------------------------------------------------------
@@ -225,6 +245,13 @@ def test_leaderboard_rows_sorted_by_fid_with_the_floor_and_commands(tmp_path):
     )
     assert lines[3].startswith("| a |") and lines[4].startswith("| *real photos (floor)*") and "3.00" in lines[4]
     assert "Reproduce: `cmd a`" in table and "Reproduce: `cmd b`" in table
+    # a measure not taken (diversity of a run measured without it, and so its floor) shows as a dash
+    result = json.loads((a / "result.json").read_text())
+    del result["measures"]["diversity"], result["floor"]["diversity"]
+    (a / "result.json").write_text(json.dumps(result))
+    lines = leaderboard_markdown(read_results([a])).splitlines()
+    assert lines[2].startswith("| a | 10 | 1,234 | 9,872 | 5.00 | 2.0 ± 0.5 | 0.100 | 0.900 | 0.500 | — |")
+    assert lines[3].startswith("| *real photos (floor)*") and lines[3].split("|")[10].strip() == "—"
     c = _result(tmp_path, "c", kit_id="kit-other")
     with pytest.raises(KitError, match="different kits"):
         read_results([a, c])
