@@ -52,6 +52,36 @@ def test_unreadable_weights_are_one_line_without_torch_advice(made, capsys, tmp_
     assert "weights_only" not in err and "Traceback" not in err
 
 
+def test_missing_label_maps_or_real_photos_are_named(made, capsys, tmp_path):
+    import shutil
+
+    root, data = made
+    assert main(["evaluate", str(root / "out0"), "--labels", str(tmp_path / "nolabels"), "--targets", str(data / "imgs")]) == 2
+    assert f"{tmp_path / 'nolabels'}: folder of label maps not found" in capsys.readouterr().err
+    shutil.copytree(data / "imgs", tmp_path / "imgs")
+    next((tmp_path / "imgs").iterdir()).unlink()
+    assert _evaluate(made, "--targets", str(tmp_path / "imgs")) == 2
+    assert f"{tmp_path / 'imgs'}: no real photo for 1 label maps, e.g. [" in capsys.readouterr().err
+
+
+def test_mask_accuracy_of_maps_that_are_all_ignore_is_an_error(made, capsys, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from paintscape.evaluate.segmenter import build_segmenter
+
+    root, data = made
+    (tmp_path / "labels").mkdir()
+    for label in (data / "labels").iterdir():
+        shape = np.asarray(Image.open(label)).shape
+        Image.fromarray(np.full(shape, 255, np.uint8)).save(tmp_path / "labels" / label.name)
+    torch.manual_seed(0)
+    build_segmenter("tiny").save_pretrained(tmp_path / "seg")
+    args = ["evaluate", str(root / "out0"), "--labels", str(tmp_path / "labels"), "--segmenter", str(tmp_path / "seg"), "--device", "cpu"]
+    assert main(args) == 2
+    assert "mask accuracy: every label map is entirely 255 (ignore)" in capsys.readouterr().err
+
+
 def test_the_aesthetic_score_needs_both_parts(made, capsys, tmp_path):
     assert _evaluate(made, "--targets", str(made[1] / "imgs"), "--aesthetic", str(tmp_path / "mlp.pth")) == 2
     assert "needs both --aesthetic FILE" in capsys.readouterr().err
