@@ -74,6 +74,22 @@ def test_generate_with_style_references(tmp_path, labels_dir):
     assert not np.array_equal(a, b)
 
 
+def test_styles_for_some_maps_only_render_one_by_one(tmp_path, labels_dir, capsys):
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")  # SPADE with a style encoder: a style is optional
+    Image.fromarray(np.full((48, 64, 3), (200, 40, 40), np.uint8)).save(tmp_path / "red.jpg")
+    (tmp_path / "styles.json").write_text(json.dumps({"map1.png": "red.jpg"}))
+    args = ["generate", str(ckpt), str(labels_dir), str(tmp_path / "out"), "--style", str(tmp_path / "styles.json"), "--style-root", str(tmp_path)]
+    assert main(args) == 2
+    assert "some label maps of a batch have a reference photo and some do not; give --style for all or none (or --batch-size 1)" in capsys.readouterr().err
+    assert main([*args, "--batch-size", "1", "--gallery"]) == 0
+    page = (tmp_path / "out" / "gallery.html").read_text()
+    rows = {row.split("</th>")[0]: row for row in page.split("<tr><th>")[1:]}
+    assert "gallery/styles/map1.jpg" in rows["map1"]
+    assert "<td></td>" in rows["map0"] and "gallery/styles/" not in rows["map0"]  # an empty style cell
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "o"), "--samples", "0"]) == 2
+    assert "--samples must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_style_stream_model_needs_references(tmp_path, labels_dir, capsys):
     ckpt = tiny_generator_file(tmp_path / "t.safetensors", "tsit")
     with pytest.raises(StyleRequired):
