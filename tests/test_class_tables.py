@@ -157,6 +157,17 @@ def test_convert_labels_maps_onto_the_landscape_classes(tmp_path, source, stored
     assert out[0, len(stored)] == IGNORE_INDEX
     assert main(["convert-labels", str(tmp_path / "nothing"), str(tmp_path / "dst"), "--from", source]) == 2
     assert main(["convert-labels", str(src), str(src), "--from", source]) == 2
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()
+    assert main(["convert-labels", str(tmp_path / "empty"), str(tmp_path / "d2"), "--from", source]) == 2
+    assert f"{tmp_path / 'empty'}: no .png label maps found" in capsys.readouterr().err
+    Image.fromarray(np.full((4, 4), 300, np.uint16)).save(src / "b.png")  # 16-bit values no source uses
+    assert main(["convert-labels", str(src), str(tmp_path / "d3"), "--from", source]) == 2
+    assert f"{src / 'b.png'}: values 300..300 are not {source} label ids" in capsys.readouterr().err
+    if source == "ade20k":
+        Image.fromarray(np.full((4, 4), 200, np.uint8)).save(src / "b.png")
+        assert main(["convert-labels", str(src), str(tmp_path / "d4"), "--from", source]) == 2
+        assert f"{src / 'b.png'}: ADE20K label values lie in 0..150, got 200" in capsys.readouterr().err
 
 
 def test_the_segmenter_follows_the_table(ten_class_data, tmp_path):
