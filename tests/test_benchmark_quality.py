@@ -203,6 +203,18 @@ def test_two_configs_of_one_name_and_a_second_prepare_are_refused(tmp_path, caps
     assert main(["benchmark", "prepare", str(tmp_path)]) == 2
     assert f"{tmp_path} already holds a kit (manifest.json); choose another folder or delete it" in capsys.readouterr().err
 
+    # a config must match the kit: its size, and one training phase (the CPU budget ends it)
+    manifest["spec"] = {"size": [32, 32]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    two_phases = tmp_path / "two.yaml"
+    two_phases.write_text("data: {size: [32, 32]}\ntrain:\n  phases:\n    - {batch_size: 2, lr: 0.0002, steps: 1}\n    - {batch_size: 2, lr: 0.0002, steps: 1}\n")
+    for config, message in (
+        ("pix2pix_tiny", "pix2pix_tiny: data.size [64, 96] is not the kit's size [32, 32] (H, W)"),
+        (str(two_phases), f"{two_phases}: a benchmark config has one training phase (the CPU budget ends it), got 2"),
+    ):
+        assert main(["benchmark", "run", str(tmp_path), config, "--cpu-seconds", "1", "--out", str(tmp_path / "o")]) == 2
+        assert message in capsys.readouterr().err
+
 
 # --- validation and leaderboard ------------------------------------------------------------------
 
