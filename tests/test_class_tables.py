@@ -170,6 +170,15 @@ def test_convert_labels_maps_onto_the_landscape_classes(tmp_path, source, stored
         assert f"{src / 'b.png'}: ADE20K label values lie in 0..150, got 200" in capsys.readouterr().err
 
 
+def test_num_classes_that_contradict_the_datasets_table_are_refused(ten_class_data):
+    from paintscape.config import load_config
+    from paintscape.train.networks import generator_spec
+
+    config = load_config("pix2pix_tiny", [f"data.root={ten_class_data}", "model.generator.args.num_classes=12"])
+    with pytest.raises(ValueError, match=r"model.generator.args.num_classes=12, but .*classes.yaml lists 10 classes"):
+        generator_spec(config)
+
+
 def test_the_segmenter_follows_the_table(ten_class_data, tmp_path):
     import json
 

@@ -228,6 +228,15 @@ def test_curate_writes_its_outputs_when_no_pair_or_every_pair_is_removed(tmp_pat
     assert (tmp_path / "none" / "selection1.txt").read_text().endswith("Selection I, 0 of 3 pairs\n")  # a comment line, no name
 
 
+def test_curate_on_worker_processes_finds_the_same(tmp_path):
+    from paintscape.data.synthetic import write_dataset
+
+    write_dataset(str(tmp_path / "data"), 6, size=(48, 64), progress=False)
+    one = curate(tmp_path / "data", tmp_path / "one", CurationConfig(), workers=1, progress=False)
+    two = curate(tmp_path / "data", tmp_path / "two", CurationConfig(), workers=2, progress=False)
+    assert two.findings["images"] == one.findings["images"] and two.selection2 == one.selection2
+
+
 def test_cli_curate(tmp_path):
     from paintscape.cli import main
     from paintscape.data.synthetic import write_dataset

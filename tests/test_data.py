@@ -107,6 +107,18 @@ def test_subset_file(tiny_dataset, tmp_path):
         read_subset(tmp_path / "none.txt")
 
 
+def test_a_dataset_without_pairs_and_a_load_size_below_the_size_are_named(tiny_dataset, tmp_path):
+    with pytest.raises(DataError, match=f"{tmp_path / 'imgs'}: folder not found; a dataset holds imgs/NAME.jpg and labels/NAME.png"):
+        paired_names(tmp_path)
+    (tiny_dataset / "labels" / "img0.png").rename(tiny_dataset / "labels" / "other.png")
+    for path in (tiny_dataset / "labels").glob("img*.png"):
+        path.unlink()
+    with pytest.raises(DataError, match=r"no photo/label pairs found \(imgs/ has 4 files, labels/ has 1\)"):
+        paired_names(tiny_dataset)
+    with pytest.raises(ValueError, match=r"load_size \(16, 64\) must be at least size \(24, 32\) in both dimensions"):
+        PairedTransform((24, 32), load_size=(16, 64))
+
+
 def test_photo_twice_label_size_is_resized(tmp_path):
     label = striped_label(24, 32)
     write_pair(tmp_path, "big", label, photo=np.zeros((48, 64, 3), np.uint8))

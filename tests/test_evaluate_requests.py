@@ -4,6 +4,7 @@ evaluated folder gets its own report folder, and evaluate/select show progress."
 
 import argparse
 import json
+import pickle
 
 import pytest
 import torch
@@ -100,6 +101,7 @@ def test_each_evaluated_folder_gets_its_own_report_and_a_progress_bar(made, caps
     assert a["metrics"]["l1"] != b["metrics"]["l1"]
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")  # torch's own note on the plain pickle
 def test_read_weights_names_the_problem(tmp_path):
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
@@ -113,6 +115,10 @@ def test_read_weights_names_the_problem(tmp_path):
     truncated.write_bytes(good.read_bytes()[:60])
     with pytest.raises(WeightsFileError, match="truncated or corrupt"):
         read_weights(truncated, "test weights")
+    plain = tmp_path / "plain.pth"
+    plain.write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=4))  # a plain pickle, not torch.save's zip of tensors
+    with pytest.raises(WeightsFileError, match=f"test weights {plain}: not a PyTorch weights file"):
+        read_weights(plain, "test weights")
     pickled = tmp_path / "code.pth"
     torch.save({"w": argparse.Namespace(a=1)}, pickled)
     with pytest.raises(WeightsFileError, match="refused"):

@@ -109,6 +109,21 @@ def test_generate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["generate", str(ckpt), str(labels), str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.png" in err and "40" in err
+    (tmp_path / "empty").mkdir()
+    for args, message in (
+        ([str(tmp_path / "nolabels")], f"{tmp_path / 'nolabels'}: folder of label maps not found"),
+        ([str(tmp_path / "empty")], f"{tmp_path / 'empty'}: no .png label maps found"),
+        ([str(labels), "--style", str(tmp_path / "styles.json")], f"style file {tmp_path / 'styles.json'} not found"),
+    ):
+        assert main(["generate", str(ckpt), *args, str(tmp_path / "o")]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_cuda_asked_for_without_cuda_is_one_line(tmp_path, labels_dir, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this machine, or a GPU machine pretending
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "o"), "--device", "cuda:0"]) == 2
+    assert "device cuda:0 was asked for but no CUDA device is available; use cpu or auto" in capsys.readouterr().err
 
 
 def test_generator_files_that_do_not_fit_are_one_line_errors(tmp_path, labels_dir, capsys):

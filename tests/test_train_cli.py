@@ -99,3 +99,16 @@ def test_run_page_plots_every_series_and_skips_a_torn_line(tmp_path):
     assert len(grids) == 8 and grids[0].name == "step_00000001.png" and grids[-1].name == "step_00000020.png"
     page = write_run_page(run).read_text()
     assert "Latest evaluation: l1 0.25" in page and page.count("<polyline") == 3 and page.count("<circle") == 1 and page.count("<img") == 8
+
+
+def test_run_page_of_a_run_without_records_and_of_unusual_series(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("{}\n")
+    assert "No log records yet." in write_run_page(run).read_text()
+    # a key of no known group gets its own chart; a series with no finite value says so
+    records = [{"step": s, "grad_norm": 2.0 * s, "speed/train": float("nan")} for s in (1, 2)]
+    (run / "log.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert chart_groups(read_log(run))["grad_norm"] == {"grad_norm": [(1, 2.0), (2, 4.0)]}
+    page = write_run_page(run).read_text()
+    assert ">grad_norm</text>" in page and page.count("<polyline") == 1 and "no data yet" in page

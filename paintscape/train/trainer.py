@@ -271,7 +271,6 @@ class Trainer:
         try:
             while state.step < self.total_steps and state.step != self.stop_after:
                 plan = phase_at(self.plans, state.step)
-                assert plan is not None
                 weights = dict(plan.config.loss_weights or self.config.loss.weights)
                 epoch, start_batch = divmod(state.step - plan.first_step, plan.steps_per_epoch)
                 num_batches = min(plan.steps_per_epoch, plan.steps - epoch * plan.steps_per_epoch)
