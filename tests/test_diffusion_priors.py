@@ -143,6 +143,10 @@ def test_file_round_trip_and_errors(tmp_path):
     )
     with pytest.raises(PriorsError, match="inconsistent priors file: joint_var"):
         NoisePriors.load(tmp_path / "bad.safetensors")
+    tensors["joint_var"] = priors.joint_var.contiguous()
+    save_file(tensors, tmp_path / "other.safetensors", metadata={"paintscape_priors": json.dumps({"format": "someone-else"})})
+    with pytest.raises(PriorsError, match=r"other.safetensors: not a paintscape priors file \(format 'someone-else'\)"):
+        NoisePriors.load(tmp_path / "other.safetensors")
 
 
 def test_labels_at_latent_size_reads_cell_centres_and_one_hot_keeps_ignored():
