@@ -67,6 +67,11 @@ def test_a_bad_size_is_a_usage_error(size, message, tmp_path, capsys):
     assert exited.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "data").exists()
 
 
+def test_synth_below_the_smallest_scene_is_one_line(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "data"), "--size", "8x8", "--count", "1"]) == 2
+    assert "make_scene size must be at least (16, 16) as (height, width), got (8, 8)" in capsys.readouterr().err
+
+
 def test_arguments_a_command_does_not_take_are_a_usage_error(tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["synth", str(tmp_path / "data"), "data.size=1x1"])  # synth takes no key=value overrides

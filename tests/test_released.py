@@ -135,6 +135,8 @@ def test_a_vae_file_needs_its_encoder_or_an_explicit_no_encoder(tmp_path, capsys
     plain_file = as_reference_file(plain, spade, tmp_path / "plain_G.pth")
     assert main(["convert-reference", "spade", str(plain_file), "--size", "64x32", "--out", str(tmp_path / "p.safetensors"), "--no-encoder"]) == 2
     assert "not a VAE generator" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "both.safetensors"), "--encoder", str(e_file), "--no-encoder"]) == 2
+    assert "--encoder and --no-encoder contradict each other; give one" in capsys.readouterr().err
 
 
 def test_num_upsampling_layers_is_an_option_and_said_when_assumed(tmp_path, capsys):
