@@ -198,9 +198,9 @@ class LossConfig(Checked):
     adversarial: str = "hinge"  # hinge | ls | bce
     # weights of the named generator terms; a zero weight skips the term's computation
     weights: dict[str, float] = setting(rule=at_least(0, off="term skipped"), factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
-    vgg_distance: str = "l1"  # l1 | cosine (the landscape report used cosine)
+    vgg_distance: str = setting("l1", one_of("l1", "cosine"))  # the landscape report used cosine
     vgg_weights: str | None = None  # local VGG19 file; None -> torchvision's cache; "random" for tests only
-    vgg_normalization: str = "imagenet"  # imagenet (what VGG19 was trained on) | none ([-1, 1] as SPADE feeds it)
+    vgg_normalization: str = setting("imagenet", one_of("imagenet", "none"))  # imagenet: what VGG19 was trained on; none: [-1, 1] as SPADE feeds it
     label_dropout: float = setting(0.1, between(0, 1))  # diffusion: probability of the all-zero label map (classifier-free guidance)
 
 

@@ -60,6 +60,9 @@ def test_wrong_type_names_key(tmp_path):
         ("loss.weights=5", r"loss\.weights: expected a mapping, got 5"),
         ("data.flip=maybe", r"data\.flip: expected true or false, got 'maybe'"),
         ("loss.objective=5", r"loss\.objective: expected a string, got 5"),
+        # refused with the config, not at the first step of a run already created
+        ("loss.vgg_distance=l2", r"loss\.vgg_distance: must be one of l1, cosine, got 'l2'"),
+        ("loss.vgg_normalization=imagent", r"loss\.vgg_normalization: must be one of imagenet, none, got 'imagent'"),
     ],
 )
 def test_bad_overrides_name_the_key_in_one_line(override, message):
