@@ -55,6 +55,17 @@ def test_bare_resume_with_out_still_works(tmp_path, data, capsys):
     assert capsys.readouterr().out == f"run page: {run / 'report.html'}\n" and "G loss terms" in (run / "report.html").read_text()
 
 
+@pytest.mark.parametrize("override, message", [
+    ("loss.adversarial=hingee", "loss.adversarial: unknown GAN loss 'hingee'; valid: hinge, least_squares, non_saturating"),
+    ("loss.vgg_distance=l2", "loss.vgg_distance: must be one of l1, cosine, got 'l2'"),
+])  # fmt: skip
+def test_a_loss_name_typo_is_refused_before_the_run_folder_is_made(tmp_path, data, capsys, override, message):
+    run = tmp_path / "run"
+    args = ["train", "pix2pix_tiny", "--data", str(data), "--steps", "1", "data.size=64x32", override, "--out", str(run)]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err and not run.exists()  # so the corrected command needs no --resume
+
+
 def test_under_torchrun_only_rank_0_reports(tmp_path, data, capsys, monkeypatch):
     monkeypatch.setenv("RANK", "1")  # what torchrun sets in the second process (WORLD_SIZE unset: one process here)
     run = tmp_path / "run"
