@@ -30,6 +30,20 @@ def test_painter_is_importable_from_the_package_and_its_old_path():
         paintscape.Paintr  # noqa: B018
 
 
+def test_painter_refuses_what_a_one_pass_model_cannot_do(tmp_path):
+    from paintscape.labels import LabelError
+
+    painter = Painter.from_checkpoint(tiny_generator_file(tmp_path / "g.safetensors", "pix2pix"), device="cpu")
+    assert painter.steps is None and not painter.iterative  # one forward pass, no sampling steps
+    label = striped_label(32, 64)
+    with pytest.raises(ValueError, match="the pix2pix model renders in one pass: it takes no sampling options"):
+        painter(label, sampling={"num_inference_steps": 4})
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        painter([label, label], batch_size=0)
+    with pytest.raises(LabelError, match=r"a label map is \(H, W\) class ids, got shape \(1, 32, 64\)"):
+        painter(label[None])
+
+
 def test_painter_renders_pil_at_model_size(tmp_path):
     painter = Painter.from_checkpoint(tiny_generator_file(tmp_path / "g.safetensors"), device="cpu")
     assert painter.size == (32, 64) and painter.has_encoder and painter.z_dim == 16

@@ -150,6 +150,31 @@ def test_fid_by_sqrtm_and_by_features_is_the_frechet_distance_of_the_features():
         assert skipped == {} and values["fid"] == pytest.approx(expected, rel=1e-6), method
 
 
+@pytest.mark.parametrize(
+    "metric_name, given, message",
+    [
+        ("mask_accuracy", {}, "no segmenter given"),
+        ("fid", {}, "no Inception network given"),
+        ("fid", {"inception": INCEPTION}, "no real photos given"),
+        ("aesthetic", {}, "no aesthetic predictor given"),
+        ("l1", {}, r"no paired real photos \(targets\) given"),
+    ],
+)
+def test_asking_the_python_api_for_a_metric_without_its_inputs_says_which(metric_name, given, message):
+    """compute_metrics skips these with a reason; a direct inputs.value(NAME) names what is missing."""
+    labels = scene_labels(2)
+    with pytest.raises(ValueError, match=message):
+        TensorInputs(photos_of(labels), labels, **given).value(metric_name)
+
+
+def test_tensor_inputs_refuse_mismatched_counts_and_unknown_fid_methods():
+    labels = scene_labels(2)
+    with pytest.raises(ValueError, match="2 generated photos, 1 label maps, 2 names"):
+        TensorInputs(photos_of(labels), labels[:1], names=["a", "b"])
+    with pytest.raises(ValueError, match="fid_method must be 'sqrtm' or 'features', got 'exact'"):
+        TensorInputs(photos_of(labels), labels, fid_method="exact")
+
+
 def test_old_metric_names_are_read_as_today():
     assert metric("mask_acc").name == "mask_accuracy"
     assert read_record({"step": 3, "mask_acc": 0.5}) == {"step": 3, "mask_accuracy": 0.5}
