@@ -390,6 +390,25 @@ def test_tiny_benchmark_end_to_end(tiny_kit, tmp_path, capsys):
     assert fid[0][0] > fid[1][0]  # untrained is worse than 60 steps on FID, the realism measure
     assert validation["rows"] == ["untrained", "60 steps", "real photos"]
     assert "| untrained |" in (val / "validation.md").read_text()
+    # run again (as after an interruption): the generators and measures already there are reused, not redone
+    generators = sorted((val / "seed_0").glob("step_*.safetensors"))
+    stamps = [p.stat().st_mtime_ns for p in generators]
+    validate = ["benchmark", "validate", str(tiny_kit), "--config", str(configs[0]), "--steps", "0,60", "--out", str(val)]
+    assert main(validate) == 0
+    assert [p.stat().st_mtime_ns for p in generators] == stamps
+    assert json.loads((val / "validation.json").read_text())["table"] == validation["table"]
+
+    # prepare stopped after the judge was trained (no manifest yet): the judge is reused, the kit is the same
+    import shutil
+
+    again = tmp_path / "kit_again"
+    shutil.copytree(tiny_kit, again)
+    (again / "manifest.json").unlink()
+    judge_stamp = (again / "judge.safetensors").stat().st_mtime_ns
+    assert main(["benchmark", "prepare", str(again), *TINY_KIT]) == 0
+    assert (again / "judge.safetensors").stat().st_mtime_ns == judge_stamp
+    assert json.loads((again / "manifest.json").read_text())["kit_id"] == manifest["kit_id"]
+    capsys.readouterr()
 
     # measure a generator file trained elsewhere, then the leaderboard and its gallery
     generator = val / "seed_0" / "step_000000.safetensors"
