@@ -122,6 +122,12 @@ def test_width_table_and_errors(data, tmp_path):
         train(tiny_config(data, "loss.objective=distill"), tmp_path / "run", progress=False)
 
 
+def test_a_student_at_another_size_than_its_teacher_is_refused(data, tmp_path, capsys):
+    teacher = teacher_run("pix2pix", data, tmp_path, "train.phases[0].steps=1")
+    assert main(["distill", str(teacher), "data.size=[64, 128]", "--out", str(tmp_path / "s"), "--skip-check"]) == 2
+    assert f"distill: the teacher {teacher} renders (32, 64), data.size is (64, 128)" in capsys.readouterr().err
+
+
 def test_distill_cli_names_a_missing_teacher(tmp_path, capsys):
     assert main(["distill", str(tmp_path / "nothing"), "--out", str(tmp_path / "s")]) == 2
     assert "nothing: not a run directory (no config.yaml)" in capsys.readouterr().err

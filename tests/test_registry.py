@@ -173,6 +173,7 @@ def test_every_damaged_spec_names_the_file(tmp_path, spec, message):
         (GENERATORS, "remapped", {"inner": "spade", "inner_args": {}, "table": "coco"}, "unknown label table 'coco'; valid: ade20k, ade20k_shifted"),
         (GENERATORS, "remapped", {"inner": "spade", "inner_args": {}, "num_classes": 10}, "start from the 29 landscape classes, got num_classes=10"),
         (GENERATORS, "remapped", {"inner": "spade", "inner_args": {"num_classes": 29}}, "needs at least 142 input channels, the inner generator has 29"),
+        (GENERATORS, "controlnet", {**TINY_ARGS["controlnet"], "base_dtype": "fp8"}, "base_dtype must be one of fp32, bf16, fp16, got 'fp8'"),
     ],
 )  # fmt: skip
 def test_network_arguments_out_of_range_name_the_argument(registry, name, args, message):
