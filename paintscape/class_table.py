@@ -104,15 +104,17 @@ def table_of(names: tuple[str, ...], palette: tuple[tuple[int, int, int], ...]) 
 
 def read_class_table(path: str | Path) -> ClassTable:
     """A ``classes.yaml`` (see the module docstring) as a :class:`ClassTable`."""
-    from paintscape.config import load_yaml
+    from paintscape.config import load_yaml, yaml_problem
 
     path = Path(path)
     try:
         data = load_yaml(path.read_text())
     except OSError as exc:
         raise ClassTableError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ClassTableError(f"{path}: not a YAML text file (not UTF-8)") from None
     except Exception as exc:  # yaml.YAMLError
-        raise ClassTableError(f"{path}: not valid YAML ({exc})") from None
+        raise ClassTableError(f"{path}: not valid YAML ({yaml_problem(exc)})") from None
     if isinstance(data, dict) and set(data) == {"builtin"}:
         try:
             return builtin_table(str(data["builtin"]))
@@ -161,9 +163,7 @@ def label_folder_class_table(labels_dir: str | Path) -> ClassTable:
 
 
 def table_of_size(num_classes: int) -> ClassTable:
-    """A table for a model given only a class count: the first landscape classes, or numbered ones."""
-    if num_classes == LANDSCAPE29.num_classes:
-        return LANDSCAPE29
+    """A table for a model given a class count other than 29 and no table: the first landscape classes (more need a table)."""
     if num_classes < LANDSCAPE29.num_classes:
         return ClassTable(LANDSCAPE29.names[:num_classes], LANDSCAPE29.palette[:num_classes], f"landscape29[:{num_classes}]")
     raise ClassTableError(

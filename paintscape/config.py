@@ -37,6 +37,14 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's complaint in one line (its own text spans several, with a caret drawing): what and where."""
+    mark = getattr(exc, "problem_mark", None)
+    if getattr(exc, "problem", None) and mark is not None:
+        return f"{exc.problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return " ".join(str(exc).split())
+
+
 _SIZE_TEXT = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*$")
 
 
@@ -71,9 +79,9 @@ class FieldError(ConfigError):
 
 @dataclass(frozen=True)
 class Range:
-    """Numbers from ``low`` to ``high`` (either may be open or absent); ``off`` says what 0 means."""
+    """Numbers from ``low`` to ``high`` (either may be open; ``high`` may be absent); ``off`` says what 0 means."""
 
-    low: float | None = None
+    low: float
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
@@ -82,17 +90,15 @@ class Range:
     def allows(self, value: float) -> bool:
         if not math.isfinite(value):
             return False
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+        if value <= self.low if self.low_open else value < self.low:
             return False
         return self.high is None or (value < self.high if self.high_open else value <= self.high)
 
     def describe(self) -> str:
-        if self.low is not None and self.high is not None:
+        if self.high is not None:
             text = f"in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}{')' if self.high_open else ']'}"
-        elif self.low is not None:
-            text = f"{'>' if self.low_open else '>='} {self.low:g}"
         else:
-            text = f"{'<' if self.high_open else '<='} {self.high:g}"
+            text = f"{'>' if self.low_open else '>='} {self.low:g}"
         return text + (f" (0 = {self.off})" if self.off else "")
 
     def check(self, value: Any, key: str) -> None:
@@ -192,9 +198,9 @@ class LossConfig(Checked):
     adversarial: str = "hinge"  # hinge | ls | bce
     # weights of the named generator terms; a zero weight skips the term's computation
     weights: dict[str, float] = setting(rule=at_least(0, off="term skipped"), factory=lambda: {"adv": 1.0, "feat": 10.0, "vgg": 10.0, "kl": 0.05, "l1": 0.0})
-    vgg_distance: str = "l1"  # l1 | cosine (the landscape report used cosine)
+    vgg_distance: str = setting("l1", one_of("l1", "cosine"))  # the landscape report used cosine
     vgg_weights: str | None = None  # local VGG19 file; None -> torchvision's cache; "random" for tests only
-    vgg_normalization: str = "imagenet"  # imagenet (what VGG19 was trained on) | none ([-1, 1] as SPADE feeds it)
+    vgg_normalization: str = setting("imagenet", one_of("imagenet", "none"))  # imagenet: what VGG19 was trained on; none: [-1, 1] as SPADE feeds it
     label_dropout: float = setting(0.1, between(0, 1))  # diffusion: probability of the all-zero label map (classifier-free guidance)
 
 
@@ -278,10 +284,6 @@ class Config(Checked):
 # --- conversion -------------------------------------------------------------------------------
 
 
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
 def _convert(value: Any, tp: Any, key: str) -> Any:
     """Check/convert ``value`` to annotation ``tp``; ``key`` is the dotted path for messages."""
     origin = typing.get_origin(tp)
@@ -291,18 +293,10 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
-        for option in args:
-            if option is type(None):
-                continue
-            try:
-                return _convert(value, option, key)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(f"{key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        # Every optional field is `X | None`: X's own complaint names the problem (a missing key inside, ...).
+        (inner,) = (a for a in args if a is not type(None))
+        return _convert(value, inner, key)
     if dataclasses.is_dataclass(tp):
-        if isinstance(value, tp):
-            return value
         if not isinstance(value, dict):
             raise ConfigError(f"{key}: expected a mapping of {tp.__name__} fields, got {value!r}")
         return _build(tp, value, key)
@@ -386,7 +380,7 @@ def apply_override(data: dict[str, Any], override: str) -> None:
     try:
         value = load_yaml(raw) if raw != "" else ""
     except yaml.YAMLError as exc:
-        raise ConfigError(f"override {override!r}: value is not valid YAML ({exc})") from exc
+        raise ConfigError(f"override {override!r}: value is not valid YAML ({yaml_problem(exc)})") from None
     steps: list[str | int] = []
     for part in path.strip().split("."):
         match = _PATH_PART.match(part)
@@ -436,7 +430,9 @@ def read_yaml_mapping(path: str | Path, what: str = "config") -> dict[str, Any]:
     try:
         data = load_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"{path}: not valid YAML: {yaml_problem(exc)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a YAML text file (not UTF-8)") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of {what} keys")
     return data

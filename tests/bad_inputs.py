@@ -166,6 +166,7 @@ BAD_WEIGHTS: dict[str, tuple[str, Callable[[], bytes], str]] = {
     "zero-byte-pth": ("net_G.pth", lambda: b"", "empty file"),
     "text-pth": ("net_G.pth", lambda: b"not a checkpoint at all\n", "not a PyTorch checkpoint"),
     "tensor-not-state-dict": ("net_G.pth", lambda: _torch_file(_zeros()), "expected a state dict"),
+    "state-dict-with-a-number": ("net_G.pth", lambda: _torch_file({"weight": _zeros(), "epoch": 3}), "but 'epoch' holds a int"),
     "truncated-safetensors": (
         "net_G.safetensors",
         lambda: truncated(_safetensors_file()),

@@ -58,6 +58,17 @@ def test_mlp_keys_match_the_laion_file_layout():
     assert aesthetic.AestheticMLP().layers[0].weight.shape == (1024, 768)
 
 
+def test_mlp_file_from_a_lightning_checkpoint_loads_and_another_file_is_named(tmp_path):
+    torch.manual_seed(0)
+    mlp = aesthetic.AestheticMLP(input_size=8)
+    torch.save({"state_dict": mlp.state_dict(), "epoch": 3}, tmp_path / "lightning.ckpt")
+    loaded = aesthetic.load_aesthetic_mlp(tmp_path / "lightning.ckpt")
+    assert all(torch.equal(a, b) for a, b in zip(mlp.state_dict().values(), loaded.state_dict().values()))
+    torch.save({"fc.weight": torch.zeros(1, 8)}, tmp_path / "other.pth")
+    with pytest.raises(ValueError, match=r"other.pth' is not an improved-aesthetic-predictor MLP \(no 'layers.0.weight'\)"):
+        aesthetic.load_aesthetic_mlp(tmp_path / "other.pth")
+
+
 def test_pipeline_scores_in_unit_interval(tmp_path):
     clip_dir, mlp_path = _tiny_files(tmp_path)
     predictor = aesthetic.LaionAestheticPredictor.from_paths(clip_dir, mlp_path)

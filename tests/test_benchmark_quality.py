@@ -16,7 +16,7 @@ from paintscape.benchmark.command_line import _int_list
 from paintscape.benchmark.judge import JudgeNet, judge_outputs, load_judge, save_judge, train_judge
 from paintscape.benchmark.kit import Kit, KitError, KitSpec, _write_set
 from paintscape.benchmark.leaderboard import leaderboard_markdown, read_results, separations
-from paintscape.benchmark.runner import BudgetState, _summary, family_runs, read_budget
+from paintscape.benchmark.runner import BudgetState, _summary, family_runs, read_budget, train_on_budget
 from paintscape.benchmark.validate import order_check
 from paintscape.cli import main
 
@@ -31,7 +31,7 @@ def test_judge_shapes_features_and_safetensors_round_trip(tmp_path):
     net = JudgeNet(widths=(4, 8, 12)).eval()
     x = torch.rand(2, 3, 16, 20) * 2 - 1
     logits, attributes, features = net(x)
-    assert logits.shape == (2, 29, 16, 20) and attributes.shape == (2, 8) and features.shape == (2, 24)
+    assert logits.shape == (2, 29, 16, 20) and attributes.shape == (2, 8) and features.shape == (2, 24) == (2, net.feature_dim)
     torch.testing.assert_close(net.features(x), features)
     save_judge(tmp_path / "judge.safetensors", net)
     assert b"pickle" not in (tmp_path / "judge.safetensors").read_bytes()[:200]
@@ -48,6 +48,31 @@ def test_judge_shapes_features_and_safetensors_round_trip(tmp_path):
         load_judge(tmp_path / "bad.safetensors")
     with pytest.raises(ValueError, match="at least 2 encoder stages"):
         JudgeNet(widths=(4,))
+    with pytest.raises(ValueError, match="no photos to judge"):
+        judge_outputs(loaded, photos[:0])
+
+
+def test_judge_training_interrupted_continues_exactly_and_refuses_other_settings(tmp_path):
+    """benchmark prepare stopped during the judge's training picks it up from its checkpoint."""
+    from paintscape.data.synthetic import make_scene
+
+    photos, labels = (np.stack(a) for a in zip(*(make_scene(seed, (16, 16)) for seed in range(6))))
+    attributes = np.zeros((6, 2), np.int64)
+    kwargs = {"widths": (4, 8), "steps": 4, "batch_size": 2, "crop": None}
+    straight, facts = train_judge(photos, labels, attributes, **kwargs)
+    partial = tmp_path / "judge.partial.pt"
+    train_judge(photos, labels, attributes, **kwargs, checkpoint=partial, checkpoint_every=3)  # saved at step 3 only
+    assert torch.load(partial, weights_only=True)["step"] == 3
+    resumed, resumed_facts = train_judge(photos, labels, attributes, **kwargs, checkpoint=partial)  # step 4 alone
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert resumed_facts["final_loss"] == facts["final_loss"]
+    with pytest.raises(ValueError, match=f"{partial}: a judge training with other settings; delete it to start again"):
+        train_judge(photos, labels, attributes, **{**kwargs, "steps": 5}, checkpoint=partial)
+    with pytest.raises(ValueError, match="at least 1 step, got 0"):
+        train_judge(photos, labels, attributes, **{**kwargs, "steps": 0})
+    with pytest.raises(ValueError, match="photos, labels and attributes differ in count: 6, 6, 5"):
+        train_judge(photos, labels, attributes[:5], **kwargs)
 
 
 @pytest.mark.slow
@@ -91,6 +116,8 @@ def test_kit_spec_refuses_overlapping_seed_ranges_and_tiny_sets():
         KitSpec(heldout_count=3).validate()
     with pytest.raises(KitError, match="too small"):
         KitSpec(size=(8, 8)).validate()
+    with pytest.raises(KitError, match="diversity_samples >= 2"):
+        KitSpec(diversity_samples=1).validate()
     KitSpec().validate()
 
 
@@ -100,6 +127,16 @@ def test_loading_a_folder_that_is_not_a_kit_names_the_fix(tmp_path):
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(KitError, match="not valid JSON"):
         Kit.load(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"format": 0}')
+    with pytest.raises(KitError, match=r"kit format 0, this paintscape reads format \d+; prepare the kit again"):
+        Kit.load(tmp_path)
+    from paintscape.benchmark.kit import KIT_FORMAT
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": KIT_FORMAT, "judge": {"file": "judge.safetensors", "sha256": "0"}}))
+    with pytest.raises(KitError, match="judge.safetensors: missing or not the judge the manifest names"):
+        Kit.load(tmp_path)
+    with pytest.raises(KitError, match=f"{tmp_path / 'train' / 'labels'}: missing; the kit is incomplete"):
+        Kit(tmp_path, manifest=None).names("train")
 
 
 def test_benchmark_cli_errors_are_one_line_with_exit_2(tmp_path, capsys):
@@ -145,6 +182,38 @@ def test_read_budget_refuses_a_run_without_its_budget_file(tmp_path):
     (tmp_path / "latest.json").write_text("{}")
     with pytest.raises(KitError, match="fresh --out"):
         read_budget(tmp_path, 10.0)
+    # stopped between the checkpoint and the budget file: the two disagree
+    (tmp_path / "latest.json").write_text(json.dumps({"step": 3, "state": "checkpoints/s.pt", "generator": "checkpoints/s.safetensors"}))
+    (tmp_path / "budget.json").write_text(json.dumps({"cpu_budget": 10.0, "steps": 5}))
+    with pytest.raises(KitError, match=r"the checkpoint \(step 3\) and budget.json \(step 5\) disagree"):
+        read_budget(tmp_path, 10.0)
+    with pytest.raises(ValueError, match="the CPU budget must be positive, got 0"):
+        train_on_budget({}, 0)
+
+
+def test_two_configs_of_one_name_and_a_second_prepare_are_refused(tmp_path, capsys):
+    from paintscape.benchmark.kit import KIT_FORMAT, file_sha256
+
+    save_judge(tmp_path / "judge.safetensors", JudgeNet(widths=(4, 8)))
+    manifest = {"format": KIT_FORMAT, "judge": {"file": "judge.safetensors", "sha256": file_sha256(tmp_path / "judge.safetensors")}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    args = ["benchmark", "run", str(tmp_path), "a/spade.yaml", "b/spade.yaml", "--cpu-seconds", "1", "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    assert "two configs share a file name; the name is the leaderboard row" in capsys.readouterr().err
+    assert main(["benchmark", "prepare", str(tmp_path)]) == 2
+    assert f"{tmp_path} already holds a kit (manifest.json); choose another folder or delete it" in capsys.readouterr().err
+
+    # a config must match the kit: its size, and one training phase (the CPU budget ends it)
+    manifest["spec"] = {"size": [32, 32]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    two_phases = tmp_path / "two.yaml"
+    two_phases.write_text("data: {size: [32, 32]}\ntrain:\n  phases:\n    - {batch_size: 2, lr: 0.0002, steps: 1}\n    - {batch_size: 2, lr: 0.0002, steps: 1}\n")
+    for config, message in (
+        ("pix2pix_tiny", "pix2pix_tiny: data.size [64, 96] is not the kit's size [32, 32] (H, W)"),
+        (str(two_phases), f"{two_phases}: a benchmark config has one training phase (the CPU budget ends it), got 2"),
+    ):
+        assert main(["benchmark", "run", str(tmp_path), config, "--cpu-seconds", "1", "--out", str(tmp_path / "o")]) == 2
+        assert message in capsys.readouterr().err
 
 
 # --- validation and leaderboard ------------------------------------------------------------------
@@ -188,6 +257,13 @@ def test_leaderboard_rows_sorted_by_fid_with_the_floor_and_commands(tmp_path):
     )
     assert lines[3].startswith("| a |") and lines[4].startswith("| *real photos (floor)*") and "3.00" in lines[4]
     assert "Reproduce: `cmd a`" in table and "Reproduce: `cmd b`" in table
+    # a measure not taken (diversity of a run measured without it, and so its floor) shows as a dash
+    result = json.loads((a / "result.json").read_text())
+    del result["measures"]["diversity"], result["floor"]["diversity"]
+    (a / "result.json").write_text(json.dumps(result))
+    lines = leaderboard_markdown(read_results([a])).splitlines()
+    assert lines[2].startswith("| a | 10 | 1,234 | 9,872 | 5.00 | 2.0 ± 0.5 | 0.100 | 0.900 | 0.500 | — |")
+    assert lines[3].startswith("| *real photos (floor)*") and lines[3].split("|")[10].strip() == "—"
     c = _result(tmp_path, "c", kit_id="kit-other")
     with pytest.raises(KitError, match="different kits"):
         read_results([a, c])
@@ -314,6 +390,25 @@ def test_tiny_benchmark_end_to_end(tiny_kit, tmp_path, capsys):
     assert fid[0][0] > fid[1][0]  # untrained is worse than 60 steps on FID, the realism measure
     assert validation["rows"] == ["untrained", "60 steps", "real photos"]
     assert "| untrained |" in (val / "validation.md").read_text()
+    # run again (as after an interruption): the generators and measures already there are reused, not redone
+    generators = sorted((val / "seed_0").glob("step_*.safetensors"))
+    stamps = [p.stat().st_mtime_ns for p in generators]
+    validate = ["benchmark", "validate", str(tiny_kit), "--config", str(configs[0]), "--steps", "0,60", "--out", str(val)]
+    assert main(validate) == 0
+    assert [p.stat().st_mtime_ns for p in generators] == stamps
+    assert json.loads((val / "validation.json").read_text())["table"] == validation["table"]
+
+    # prepare stopped after the judge was trained (no manifest yet): the judge is reused, the kit is the same
+    import shutil
+
+    again = tmp_path / "kit_again"
+    shutil.copytree(tiny_kit, again)
+    (again / "manifest.json").unlink()
+    judge_stamp = (again / "judge.safetensors").stat().st_mtime_ns
+    assert main(["benchmark", "prepare", str(again), *TINY_KIT]) == 0
+    assert (again / "judge.safetensors").stat().st_mtime_ns == judge_stamp
+    assert json.loads((again / "manifest.json").read_text())["kit_id"] == manifest["kit_id"]
+    capsys.readouterr()
 
     # measure a generator file trained elsewhere, then the leaderboard and its gallery
     generator = val / "seed_0" / "step_000000.safetensors"

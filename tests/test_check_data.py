@@ -57,6 +57,19 @@ def test_check_data_good_dataset_prints_class_shares(tiny_dataset, capsys):
     assert "sky" in out and "mountain" in out
 
 
+def test_check_data_checks_the_names_of_a_subset(tiny_dataset, tmp_path, capsys):
+    (tmp_path / "sel.txt").write_text("img1\nimg3\n")
+    report = check_dataset(tiny_dataset, tmp_path / "sel.txt")
+    assert report.problems == [] and report.image_counts.sum() > 0
+    assert main(["check-data", str(tiny_dataset), "--subset", str(tmp_path / "sel.txt")]) == 0
+    assert "2 good pairs, 0 problems" in capsys.readouterr().out
+    (tmp_path / "sel.txt").write_text("# nothing\n")
+    assert main(["check-data", str(tiny_dataset), "--subset", str(tmp_path / "sel.txt")]) == 1
+    assert f"sel.txt: subset file {tmp_path / 'sel.txt'} lists no names" in capsys.readouterr().out
+    assert main(["check-data", str(tiny_dataset), "--subset", str(tmp_path / "none.txt")]) == 1
+    assert "none.txt not found" in capsys.readouterr().out
+
+
 def test_check_data_empty_and_missing_folders(tmp_path, capsys):
     (tmp_path / "empty" / "imgs").mkdir(parents=True)
     (tmp_path / "empty" / "labels").mkdir()
@@ -64,6 +77,11 @@ def test_check_data_empty_and_missing_folders(tmp_path, capsys):
     assert "empty dataset" in capsys.readouterr().out
     assert main(["check-data", str(tmp_path / "nothing")]) == 1
     assert "folder not found" in capsys.readouterr().out
+    write_pair(tmp_path / "photos_only", "a", striped_label())
+    for label in (tmp_path / "photos_only" / "labels").iterdir():
+        label.unlink()
+    assert main(["check-data", str(tmp_path / "photos_only")]) == 1
+    assert f"{tmp_path / 'photos_only' / 'labels'}: empty folder" in capsys.readouterr().out
 
 
 def test_real_track_labels_pass_label_checks(realdata):

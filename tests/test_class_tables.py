@@ -99,13 +99,22 @@ def test_check_data_flags_ids_outside_the_table_and_a_bad_table(tmp_path, capsys
         ("classes:\n  - {id: 0, name: a, colour: '#010203'}\n  - {id: 1, name: b, colour: [1, 2, 3]}\n", "share a colour"),
         ("classes:\n  - {id: 0, name: a, colour: [0, 0, 0]}\n", "reserved for ignored pixels"),
         ("builtin: landscape30\n", r"did you mean 'landscape29'"),
-        ("classes: [\n", "not valid YAML"),
+        ("classes:\n  - {id: 0, name: a, colour: '#zzzzzz'}\n", "colour must be"),
+        ("classes:\n" + "".join(f"  - {{id: {i}, name: c{i}, colour: [{i}, 1, 1]}}\n" for i in range(256)), "256 classes; label maps hold at most 255"),
+        ("classes: [\n", r"not valid YAML \(expected the node content, but found '<stream end>' at line 2, column 1\)"),
+        (b"\xff\xfe\x00", "not a YAML text file"),
+        (None, "cannot be read"),  # a folder where the file should be
     ],
 )
 def test_bad_class_tables_name_the_problem(tmp_path, text, message):
-    (tmp_path / "classes.yaml").write_text(text)
-    with pytest.raises(ClassTableError, match=message):
-        read_class_table(tmp_path / "classes.yaml")
+    path = tmp_path / "classes.yaml"
+    if text is None:
+        path.mkdir()
+    else:
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    with pytest.raises(ClassTableError, match=message) as caught:
+        read_class_table(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)  # one line, as the CLI prints it
 
 
 def test_builtin_and_default_tables(tmp_path):
@@ -148,6 +157,26 @@ def test_convert_labels_maps_onto_the_landscape_classes(tmp_path, source, stored
     assert out[0, len(stored)] == IGNORE_INDEX
     assert main(["convert-labels", str(tmp_path / "nothing"), str(tmp_path / "dst"), "--from", source]) == 2
     assert main(["convert-labels", str(src), str(src), "--from", source]) == 2
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()
+    assert main(["convert-labels", str(tmp_path / "empty"), str(tmp_path / "d2"), "--from", source]) == 2
+    assert f"{tmp_path / 'empty'}: no .png label maps found" in capsys.readouterr().err
+    Image.fromarray(np.full((4, 4), 300, np.uint16)).save(src / "b.png")  # 16-bit values no source uses
+    assert main(["convert-labels", str(src), str(tmp_path / "d3"), "--from", source]) == 2
+    assert f"{src / 'b.png'}: values 300..300 are not {source} label ids" in capsys.readouterr().err
+    if source == "ade20k":
+        Image.fromarray(np.full((4, 4), 200, np.uint8)).save(src / "b.png")
+        assert main(["convert-labels", str(src), str(tmp_path / "d4"), "--from", source]) == 2
+        assert f"{src / 'b.png'}: ADE20K label values lie in 0..150, got 200" in capsys.readouterr().err
+
+
+def test_num_classes_that_contradict_the_datasets_table_are_refused(ten_class_data):
+    from paintscape.config import load_config
+    from paintscape.train.networks import generator_spec
+
+    config = load_config("pix2pix_tiny", [f"data.root={ten_class_data}", "model.generator.args.num_classes=12"])
+    with pytest.raises(ValueError, match=r"model.generator.args.num_classes=12, but .*classes.yaml lists 10 classes"):
+        generator_spec(config)
 
 
 def test_the_segmenter_follows_the_table(ten_class_data, tmp_path):

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from paintscape.cli import build_parser, main
+from paintscape.cli import COMMANDS, build_parser, main
 
 
 def _subparsers(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
@@ -55,3 +55,40 @@ def test_train_segmenter_names_the_variant(capsys):
     with pytest.raises(SystemExit):
         main(["train-segmenter", "--help"])
     assert "--variant" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "size, message",
+    [("big", "size 'big' must look like WIDTHxHEIGHT, e.g. 512x384"), ("0x24", "size '0x24' must be positive")],
+)
+def test_a_bad_size_is_a_usage_error(size, message, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["synth", str(tmp_path / "data"), "--size", size])
+    assert exited.value.code == 2 and message in capsys.readouterr().err and not (tmp_path / "data").exists()
+
+
+def test_synth_below_the_smallest_scene_is_one_line(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "data"), "--size", "8x8", "--count", "1"]) == 2
+    assert "make_scene size must be at least (16, 16) as (height, width), got (8, 8)" in capsys.readouterr().err
+
+
+def test_arguments_a_command_does_not_take_are_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["synth", str(tmp_path / "data"), "data.size=1x1"])  # synth takes no key=value overrides
+    assert exited.value.code == 2 and "unrecognized arguments: data.size=1x1" in capsys.readouterr().err
+
+
+def test_an_error_is_one_line_and_verbose_shows_the_traceback(tmp_path, capsys):
+    assert main(["synth", str(tmp_path / "data"), "--count", "0"]) == 2
+    assert capsys.readouterr().err == "paintscape synth: error: --count must be positive, got 0\n(run with --verbose for the traceback)\n"
+    with pytest.raises(ValueError, match="--count must be positive"):  # the interpreter prints the traceback
+        main(["--verbose", "synth", str(tmp_path / "data"), "--count", "0"])
+
+
+def test_ctrl_c_is_one_line_and_exit_130(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(COMMANDS, "configs", interrupted)
+    assert main(["configs"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"

@@ -43,6 +43,55 @@ def test_wrong_type_names_key(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.seed", r"override 'train.seed' must look like key.path=value"),
+        ("train.seed=[1,", r"value is not valid YAML \(expected the node content, but found '<stream end>' at line 1, column 4\)"),
+        ("train.-x=1", r"cannot read key part '-x'"),
+        ("data.size[5]=3", r"index \[5\] is out of range"),
+        ("train.phases[3].lr=0.1", r"index \[3\] is out of range"),
+        ("data.root.x=1", r"'x' is not inside a mapping"),
+        ("data.size[0].a=1", r"'a' is not inside a mapping"),
+        ("data.size=[1, 2, 3]", r"data\.size: expected 2 values, got 3"),
+        ("data.load_size=abc", r"data\.load_size: expected a list, got 'abc'"),  # an optional field says what it expects
+        ("model.discriminator={args: {}}", r"model\.discriminator: missing required key\(s\) name"),
+        ("model.generator=patchgan", r"model\.generator: expected a mapping of NetworkConfig fields"),
+        ("loss.weights=5", r"loss\.weights: expected a mapping, got 5"),
+        ("data.flip=maybe", r"data\.flip: expected true or false, got 'maybe'"),
+        ("loss.objective=5", r"loss\.objective: expected a string, got 5"),
+        # refused with the config, not at the first step of a run already created
+        ("loss.vgg_distance=l2", r"loss\.vgg_distance: must be one of l1, cosine, got 'l2'"),
+        ("loss.vgg_normalization=imagent", r"loss\.vgg_normalization: must be one of imagenet, none, got 'imagent'"),
+    ],
+)
+def test_bad_overrides_name_the_key_in_one_line(override, message):
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(None, [override])
+    assert "\n" not in str(caught.value)
+
+
+def test_overrides_replace_list_items():
+    assert load_config(None, ["data.size[0]=7"]).data.size[0] == 7
+    assert load_config(None, ["model.discriminator=null"]).model.discriminator is None
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"train: [1,\n", r"not valid YAML: expected the node content, but found '<stream end>' at line 2, column 1$"),
+        (b"- 1\n- 2\n", r"the top level must be a mapping of config keys"),
+        (b"\xff\xfe\x00train", r"not a YAML text file \(not UTF-8\)"),
+    ],
+)
+def test_bad_config_files_are_named_in_one_line(tmp_path, content, message):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        load_config(path)
+    assert str(caught.value).startswith(f"{path}: ") and "\n" not in str(caught.value)
+
+
 def test_loss_weights_replaced_whole(tmp_path):
     path = write(tmp_path, "loss:\n  weights: {adv: 1.0, l1: 100.0}\n")
     assert load_config(path).loss.weights == {"adv": 1.0, "l1": 100.0}

@@ -7,7 +7,7 @@ from conftest import striped_label, write_pair
 from PIL import Image
 
 from paintscape.data.dataset import LabelFolder, PairedFolder, paired_names, read_style_map
-from paintscape.data.io import DataError, read_label, read_subset
+from paintscape.data.io import DataError, read_image, read_label, read_subset
 from paintscape.data.transforms import PairedTransform, resize_label
 from paintscape.labels import PALETTE, colorize
 
@@ -45,6 +45,23 @@ def test_out_of_range_and_bad_palette_errors_name_file(tmp_path):
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG garbage")
     with pytest.raises(DataError, match="corrupt.png: unreadable"):
         read_label(tmp_path / "corrupt.png")
+    gray = np.repeat(striped_label()[..., None], 3, axis=2)
+    gray[0, :3] = 40  # gray ids saved as RGB, one outside the table (and not a palette colour either)
+    Image.fromarray(gray).save(tmp_path / "gray_rgb.png")
+    with pytest.raises(DataError, match=r"gray_rgb\.png: label ids outside 0\.\.28: 40 \(3 px\)"):
+        read_label(tmp_path / "gray_rgb.png")
+
+
+def test_a_label_with_an_alpha_channel_reads_its_gray_ids(tmp_path):
+    label = striped_label()
+    Image.fromarray(np.stack([label, np.full_like(label, 255)], axis=2), mode="LA").save(tmp_path / "la.png")
+    np.testing.assert_array_equal(read_label(tmp_path / "la.png"), label)
+
+
+def test_a_photo_claiming_webp_that_cannot_be_parsed_says_so(tmp_path):
+    (tmp_path / "p.webp").write_bytes(b"RIFF\x04\x00\x00\x00WEBPXXXX")
+    with pytest.raises(DataError, match=r"p\.webp: unreadable: a corrupt WebP file \(its header cannot be parsed\)"):
+        read_image(tmp_path / "p.webp")
 
 
 def test_labels_resized_nearest_never_mix_ids():
@@ -83,6 +100,23 @@ def test_subset_file(tiny_dataset, tmp_path):
     subset.write_text("img9\n")
     with pytest.raises(DataError, match="img9"):
         paired_names(tiny_dataset, subset)
+    subset.write_text("# nothing listed\n\n")
+    with pytest.raises(DataError, match=f"subset file {subset} lists no names"):
+        read_subset(subset)
+    with pytest.raises(DataError, match=f"subset file {tmp_path / 'none.txt'} not found"):
+        read_subset(tmp_path / "none.txt")
+
+
+def test_a_dataset_without_pairs_and_a_load_size_below_the_size_are_named(tiny_dataset, tmp_path):
+    with pytest.raises(DataError, match=f"{tmp_path / 'imgs'}: folder not found; a dataset holds imgs/NAME.jpg and labels/NAME.png"):
+        paired_names(tmp_path)
+    (tiny_dataset / "labels" / "img0.png").rename(tiny_dataset / "labels" / "other.png")
+    for path in (tiny_dataset / "labels").glob("img*.png"):
+        path.unlink()
+    with pytest.raises(DataError, match=r"no photo/label pairs found \(imgs/ has 4 files, labels/ has 1\)"):
+        paired_names(tiny_dataset)
+    with pytest.raises(ValueError, match=r"load_size \(16, 64\) must be at least size \(24, 32\) in both dimensions"):
+        PairedTransform((24, 32), load_size=(16, 64))
 
 
 def test_photo_twice_label_size_is_resized(tmp_path):

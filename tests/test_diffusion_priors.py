@@ -143,6 +143,10 @@ def test_file_round_trip_and_errors(tmp_path):
     )
     with pytest.raises(PriorsError, match="inconsistent priors file: joint_var"):
         NoisePriors.load(tmp_path / "bad.safetensors")
+    tensors["joint_var"] = priors.joint_var.contiguous()
+    save_file(tensors, tmp_path / "other.safetensors", metadata={"paintscape_priors": json.dumps({"format": "someone-else"})})
+    with pytest.raises(PriorsError, match=r"other.safetensors: not a paintscape priors file \(format 'someone-else'\)"):
+        NoisePriors.load(tmp_path / "other.safetensors")
 
 
 def test_labels_at_latent_size_reads_cell_centres_and_one_hot_keeps_ignored():
@@ -189,3 +193,22 @@ def test_starting_latent_has_the_noised_prior_distribution():
     n1, n2 = torch.randn(2, 200_000, 1, 3, generator=torch.Generator().manual_seed(1))
     two = alpha_bar**0.5 * (mean + var.sqrt() * n1) + (1 - alpha_bar) ** 0.5 * n2
     torch.testing.assert_close(two.var(0), draws.var(0), atol=0.05, rtol=0.01)
+
+
+def test_priors_of_a_one_pass_run_are_refused_and_files_are_found_beside_their_generator(tmp_path, capsys):
+    from train_helpers import make_data, tiny_config
+
+    from paintscape.cli import main
+    from paintscape.inference.priors import default_priors_path
+    from paintscape.train.trainer import train
+
+    run = tmp_path / "run"
+    train(tiny_config(make_data(tmp_path / "data", count=4), "train.phases[0].steps=1", family="pix2pix"), run, progress=False)
+    assert main(["priors", str(run)]) == 2
+    assert "a pix2pix generator draws no diffusion noise; priors are for diffusion runs" in capsys.readouterr().err
+    assert main(["priors", str(run), "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1, got 0" in capsys.readouterr().err
+    assert not (run / "priors.safetensors").exists()
+    step = run / "checkpoints" / "step_00000001.safetensors"
+    assert default_priors_path(run) == default_priors_path(run / "latest") == default_priors_path(step) == run / "priors.safetensors"
+    assert default_priors_path(tmp_path / "g.safetensors") == tmp_path / "g.priors.safetensors"  # a loose file

@@ -181,6 +181,8 @@ def test_painter_progress_seeds_and_the_paint_page(run, data):
     torch.testing.assert_close(batch[1:2], alone, atol=1e-5, rtol=1e-5)  # a seed's image whatever its batch
     assert (batch[0] - batch[1]).abs().mean() > 1e-3
 
+    with pytest.raises(ValueError, match="--live-steps must lie in 1..1000, got 0"):
+        PaintServer(painter, port=0, live_steps=0)
     with PaintServer(painter, port=0, live_steps=1).start() as server:
         info = json.loads(urllib.request.urlopen(server.url + "api/info").read())
         assert info["sampler"] == {"steps": 2, "live_steps": 1, "max_steps": 1000} and info["model"] == "controlnet"

@@ -122,6 +122,33 @@ def test_width_table_and_errors(data, tmp_path):
         train(tiny_config(data, "loss.objective=distill"), tmp_path / "run", progress=False)
 
 
+def test_a_student_at_another_size_than_its_teacher_is_refused(data, tmp_path, capsys):
+    teacher = teacher_run("pix2pix", data, tmp_path, "train.phases[0].steps=1")
+    assert main(["distill", str(teacher), "data.size=[64, 128]", "--out", str(tmp_path / "s"), "--skip-check"]) == 2
+    assert f"distill: the teacher {teacher} renders (32, 64), data.size is (64, 128)" in capsys.readouterr().err
+
+
 def test_distill_cli_names_a_missing_teacher(tmp_path, capsys):
     assert main(["distill", str(tmp_path / "nothing"), "--out", str(tmp_path / "s")]) == 2
     assert "nothing: not a run directory (no config.yaml)" in capsys.readouterr().err
+
+
+def test_a_teacher_trained_with_vgg_passes_the_term_to_its_student(data, tmp_path):
+    teacher = teacher_run("spade", data, tmp_path, "loss.weights.vgg=10.0", "loss.vgg_weights=random", "train.phases[0].steps=1")
+    assert "G/vgg" in json.loads((teacher / "log.jsonl").read_text().splitlines()[-1])  # the GAN objective's VGG term
+    config = student_config(teacher, 0.5, ["train.phases=[{batch_size: 2, lr: 0.0002, steps: 1}]"])
+    assert config.loss.weights["vgg"] == 10.0
+    result = train(config, tmp_path / "student", progress=False, check_data=False)
+    assert result.steps == 1 and np.isfinite(result.last_terms["G/vgg"]) and "G/distill" in result.last_terms
+
+
+def test_finding_students_and_refusing_teachers_that_are_not_gans(tmp_path):
+    assert find_student(tmp_path / "nowhere") is None
+    (tmp_path / "students.json").write_text(json.dumps({"students": ["never_trained"]}))
+    assert find_student(tmp_path) is None  # listed, but no checkpoint yet
+    (tmp_path / "students.json").write_text(json.dumps({"students": "s1"}))
+    with pytest.raises(DistillError, match="students.json: 'students' must be a list of run directories"):
+        find_student(tmp_path)
+    (tmp_path / "config.yaml").write_text("loss: {objective: oasis}\n")
+    with pytest.raises(DistillError, match="trained with objective 'oasis'; distill needs a GAN generator"):
+        student_config(tmp_path, 0.5)

@@ -32,6 +32,25 @@ def test_train_segmenter_generate_evaluate_select(tmp_path, capsys):
         scores = {str(tmp_path / "out0"): float(a), str(tmp_path / "out1"): float(b)}
         assert scores[chosen_dir] == max(scores.values())
 
+    # what select refuses, in one line each
+    import shutil
+
+    base = ["--labels", str(data / "labels"), "--segmenter", str(seg), "--out", str(tmp_path / "x"), "--device", "cpu"]
+    for candidates, message in (
+        ([tmp_path / "out0"], "selection needs at least two candidate folders"),
+        ([tmp_path / "out0", tmp_path / "nowhere"], f"{tmp_path / 'nowhere'}: candidate folder not found"),
+    ):
+        assert main(["select", *map(str, candidates), *base]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["select", str(tmp_path / "out0"), str(tmp_path / "out1"), *base, "--metric", "l1"]) == 2
+    assert "select --metric l1 needs targets" in capsys.readouterr().err
+    for k in ("0", "1"):
+        shutil.copytree(tmp_path / f"out{k}", tmp_path / f"part{k}")
+        (tmp_path / f"part{k}" / "scene_000002.jpg").unlink()  # no candidate rendered this map
+    assert main(["select", str(tmp_path / "part0"), str(tmp_path / "part1"), *base]) == 2
+    assert "no candidate folder has a photo for label map scene_000002.png" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
 
 def test_evaluate_missing_folder_is_one_line(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nothing"), "--labels", str(tmp_path / "nolabels")]) == 2

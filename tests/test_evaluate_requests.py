@@ -4,6 +4,7 @@ evaluated folder gets its own report folder, and evaluate/select show progress."
 
 import argparse
 import json
+import pickle
 
 import pytest
 import torch
@@ -52,6 +53,36 @@ def test_unreadable_weights_are_one_line_without_torch_advice(made, capsys, tmp_
     assert "weights_only" not in err and "Traceback" not in err
 
 
+def test_missing_label_maps_or_real_photos_are_named(made, capsys, tmp_path):
+    import shutil
+
+    root, data = made
+    assert main(["evaluate", str(root / "out0"), "--labels", str(tmp_path / "nolabels"), "--targets", str(data / "imgs")]) == 2
+    assert f"{tmp_path / 'nolabels'}: folder of label maps not found" in capsys.readouterr().err
+    shutil.copytree(data / "imgs", tmp_path / "imgs")
+    next((tmp_path / "imgs").iterdir()).unlink()
+    assert _evaluate(made, "--targets", str(tmp_path / "imgs")) == 2
+    assert f"{tmp_path / 'imgs'}: no real photo for 1 label maps, e.g. [" in capsys.readouterr().err
+
+
+def test_mask_accuracy_of_maps_that_are_all_ignore_is_an_error(made, capsys, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from paintscape.evaluate.segmenter import build_segmenter
+
+    root, data = made
+    (tmp_path / "labels").mkdir()
+    for label in (data / "labels").iterdir():
+        shape = np.asarray(Image.open(label)).shape
+        Image.fromarray(np.full(shape, 255, np.uint8)).save(tmp_path / "labels" / label.name)
+    torch.manual_seed(0)
+    build_segmenter("tiny").save_pretrained(tmp_path / "seg")
+    args = ["evaluate", str(root / "out0"), "--labels", str(tmp_path / "labels"), "--segmenter", str(tmp_path / "seg"), "--device", "cpu"]
+    assert main(args) == 2
+    assert "mask accuracy: every label map is entirely 255 (ignore)" in capsys.readouterr().err
+
+
 def test_the_aesthetic_score_needs_both_parts(made, capsys, tmp_path):
     assert _evaluate(made, "--targets", str(made[1] / "imgs"), "--aesthetic", str(tmp_path / "mlp.pth")) == 2
     assert "needs both --aesthetic FILE" in capsys.readouterr().err
@@ -70,6 +101,7 @@ def test_each_evaluated_folder_gets_its_own_report_and_a_progress_bar(made, caps
     assert a["metrics"]["l1"] != b["metrics"]["l1"]
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol 4")  # torch's own note on the plain pickle
 def test_read_weights_names_the_problem(tmp_path):
     empty = tmp_path / "empty.pth"
     empty.write_bytes(b"")
@@ -83,6 +115,10 @@ def test_read_weights_names_the_problem(tmp_path):
     truncated.write_bytes(good.read_bytes()[:60])
     with pytest.raises(WeightsFileError, match="truncated or corrupt"):
         read_weights(truncated, "test weights")
+    plain = tmp_path / "plain.pth"
+    plain.write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=4))  # a plain pickle, not torch.save's zip of tensors
+    with pytest.raises(WeightsFileError, match=f"test weights {plain}: not a PyTorch weights file"):
+        read_weights(plain, "test weights")
     pickled = tmp_path / "code.pth"
     torch.save({"w": argparse.Namespace(a=1)}, pickled)
     with pytest.raises(WeightsFileError, match="refused"):

@@ -43,6 +43,38 @@ def test_frechet_distance_singular_uses_eps_fix():
     assert np.isfinite(fid.frechet_distance(np.zeros(3), s, np.ones(3), s))
 
 
+def test_frechet_distance_retries_with_eps_when_the_square_root_is_not_finite(monkeypatch, caplog):
+    calls = []
+    real_sqrtm = fid._sqrtm
+
+    def flaky(matrix):  # scipy's sqrtm giving up on a near-singular product, once
+        calls.append(matrix)
+        return np.full_like(matrix, np.nan) if len(calls) == 1 else real_sqrtm(matrix)
+
+    monkeypatch.setattr(fid, "_sqrtm", flaky)
+    a, b = np.diag([1.0, 2.0]), np.diag([3.0, 0.5])
+    with caplog.at_level("WARNING", logger=fid.logger.name):
+        value = fid.frechet_distance(np.zeros(2), a, np.ones(2), b, eps=1e-3)
+    assert "singular covariance product; adding 0.001 to the diagonals" in caplog.text
+    np.testing.assert_allclose(calls[1], (a + 1e-3 * np.eye(2)) @ (b + 1e-3 * np.eye(2)))
+    expected = 2 + np.trace(a + b) - 2 * np.trace(np.sqrt((a + 1e-3 * np.eye(2)) @ (b + 1e-3 * np.eye(2))))
+    assert value == pytest.approx(expected, rel=1e-9)
+
+
+def test_fid_and_kid_need_two_images_of_the_same_features():
+    one, two = np.zeros((1, 3)), np.random.default_rng(0).normal(size=(2, 3))
+    with pytest.raises(ValueError, match="at least 2 images to estimate a covariance, got 1"):
+        fid.statistics(one)
+    with pytest.raises(ValueError, match="at least 2 images in each set, got 1 and 2"):
+        fid.frechet_distance_from_features(one, two)
+    with pytest.raises(ValueError, match="feature sizes differ: 3 vs 4"):
+        fid.frechet_distance_from_features(two, np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="KID needs at least 2 images in each set, got 1 and 2"):
+        fid.kernel_inception_distance(one, two)
+    with pytest.raises(ValueError, match="statistics have different shapes"):
+        fid.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
 @pytest.mark.parametrize("n1, n2", [(10, 7), (40, 50)])  # fewer images than dims (singular), and more
 def test_frechet_distance_from_features_matches_statistics_path(n1, n2):
     rng = np.random.default_rng(5)

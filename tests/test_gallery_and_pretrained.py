@@ -74,6 +74,16 @@ def test_from_pretrained_reads_a_file_a_run_a_folder_and_the_local_hub_cache(tmp
     for source in (ckpt, folder, "someone/landscapes"):
         painter = Painter.from_pretrained(source, device="cpu")
         assert np.array_equal(np.asarray(painter(label, seed=3)), expected), source
+    # the hub's own places, as huggingface_hub looks them up: HF_HOME/hub, else ~/.cache/huggingface/hub
+    monkeypatch.delenv("HF_HUB_CACHE")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    assert Painter.from_pretrained("someone/landscapes", device="cpu").spec.family == "spade"
+    monkeypatch.delenv("HF_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".cache" / "huggingface").mkdir(parents=True)
+    shutil.copytree(hub, tmp_path / "home" / ".cache" / "huggingface" / "hub")
+    assert Painter.from_pretrained("someone/landscapes", device="cpu").spec.family == "spade"
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
     with pytest.raises(CheckpointError, match="not in the Hugging Face cache .*downloads nothing"):
         Painter.from_pretrained("someone/elsewhere", device="cpu")
     (tmp_path / "empty").mkdir()

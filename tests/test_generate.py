@@ -30,6 +30,20 @@ def test_painter_is_importable_from_the_package_and_its_old_path():
         paintscape.Paintr  # noqa: B018
 
 
+def test_painter_refuses_what_a_one_pass_model_cannot_do(tmp_path):
+    from paintscape.labels import LabelError
+
+    painter = Painter.from_checkpoint(tiny_generator_file(tmp_path / "g.safetensors", "pix2pix"), device="cpu")
+    assert painter.steps is None and not painter.iterative  # one forward pass, no sampling steps
+    label = striped_label(32, 64)
+    with pytest.raises(ValueError, match="the pix2pix model renders in one pass: it takes no sampling options"):
+        painter(label, sampling={"num_inference_steps": 4})
+    with pytest.raises(ValueError, match="batch_size must be at least 1, got 0"):
+        painter([label, label], batch_size=0)
+    with pytest.raises(LabelError, match=r"a label map is \(H, W\) class ids, got shape \(1, 32, 64\)"):
+        painter(label[None])
+
+
 def test_painter_renders_pil_at_model_size(tmp_path):
     painter = Painter.from_checkpoint(tiny_generator_file(tmp_path / "g.safetensors"), device="cpu")
     assert painter.size == (32, 64) and painter.has_encoder and painter.z_dim == 16
@@ -74,6 +88,22 @@ def test_generate_with_style_references(tmp_path, labels_dir):
     assert not np.array_equal(a, b)
 
 
+def test_styles_for_some_maps_only_render_one_by_one(tmp_path, labels_dir, capsys):
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")  # SPADE with a style encoder: a style is optional
+    Image.fromarray(np.full((48, 64, 3), (200, 40, 40), np.uint8)).save(tmp_path / "red.jpg")
+    (tmp_path / "styles.json").write_text(json.dumps({"map1.png": "red.jpg"}))
+    args = ["generate", str(ckpt), str(labels_dir), str(tmp_path / "out"), "--style", str(tmp_path / "styles.json"), "--style-root", str(tmp_path)]
+    assert main(args) == 2
+    assert "some label maps of a batch have a reference photo and some do not; give --style for all or none (or --batch-size 1)" in capsys.readouterr().err
+    assert main([*args, "--batch-size", "1", "--gallery"]) == 0
+    page = (tmp_path / "out" / "gallery.html").read_text()
+    rows = {row.split("</th>")[0]: row for row in page.split("<tr><th>")[1:]}
+    assert "gallery/styles/map1.jpg" in rows["map1"]
+    assert "<td></td>" in rows["map0"] and "gallery/styles/" not in rows["map0"]  # an empty style cell
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "o"), "--samples", "0"]) == 2
+    assert "--samples must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_style_stream_model_needs_references(tmp_path, labels_dir, capsys):
     ckpt = tiny_generator_file(tmp_path / "t.safetensors", "tsit")
     with pytest.raises(StyleRequired):
@@ -93,6 +123,67 @@ def test_generate_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert main(["generate", str(ckpt), str(labels), str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "bad.png" in err and "40" in err
+    (tmp_path / "empty").mkdir()
+    for args, message in (
+        ([str(tmp_path / "nolabels")], f"{tmp_path / 'nolabels'}: folder of label maps not found"),
+        ([str(tmp_path / "empty")], f"{tmp_path / 'empty'}: no .png label maps found"),
+        ([str(labels), "--style", str(tmp_path / "styles.json")], f"style file {tmp_path / 'styles.json'} not found"),
+    ):
+        assert main(["generate", str(ckpt), *args, str(tmp_path / "o")]) == 2
+        assert message in capsys.readouterr().err
+
+
+def test_cuda_asked_for_without_cuda_is_one_line(tmp_path, labels_dir, capsys, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # this machine, or a GPU machine pretending
+    ckpt = tiny_generator_file(tmp_path / "g.safetensors")
+    assert main(["generate", str(ckpt), str(labels_dir), str(tmp_path / "o"), "--device", "cuda:0"]) == 2
+    assert "device cuda:0 was asked for but no CUDA device is available; use cpu or auto" in capsys.readouterr().err
+
+
+def test_generator_files_that_do_not_fit_are_one_line_errors(tmp_path, labels_dir, capsys):
+    from safetensors.torch import save_file
+
+    from paintscape.checkpoint import SPEC_KEY, read_generator_file
+
+    tensors, spec = read_generator_file(tiny_generator_file(tmp_path / "g.safetensors", "pix2pix"))
+    first, second = sorted(tensors)[:2]
+    changed = {k: v for k, v in tensors.items() if k != first}
+    changed["extra.weight"] = torch.zeros(1)
+    changed[second] = torch.zeros(3, 3)
+    save_file(changed, tmp_path / "changed.safetensors", metadata={SPEC_KEY: spec.to_json()})
+    save_file(tensors, tmp_path / "plain.safetensors")  # safetensors without a paintscape spec
+    (tmp_path / "garbage.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00not json")
+    cases = {
+        "changed.safetensors": f"does not match the network: missing keys ['{first}']; unexpected keys ['extra.weight']; "
+        f"shape mismatches ['{second}: file (3, 3) vs model ",
+        "plain.safetensors": "not a paintscape generator file",
+        "garbage.safetensors": "not a paintscape generator file",
+    }
+    for name, message in cases.items():
+        assert main(["generate", str(tmp_path / name), str(labels_dir), str(tmp_path / "out")]) == 2
+        err = capsys.readouterr().err
+        assert f"{tmp_path / name}: " in err and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_run_its_latest_and_a_step_file_name_the_same_generator(tmp_path):
+    from paintscape.checkpoint import CheckpointError, CheckpointManager, build_generator, resolve_generator_path
+    from paintscape.checkpoint import read_generator_file as read
+
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    with pytest.raises(CheckpointError, match=f"{run}: no latest.json; this run has no complete checkpoint yet"):
+        resolve_generator_path(run)
+    _, spec = read(tiny_generator_file(tmp_path / "g.safetensors", "pix2pix"))
+    manager = CheckpointManager(run, keep_last=0)  # 0 keeps every checkpoint
+    for step in (1, 2, 3, 4):
+        manager.save(step, {"step": step}, build_generator(spec), spec)
+    assert len(list((run / "checkpoints").glob("step_*.pt"))) == 4
+    latest = run / "checkpoints" / "step_00000004.safetensors"
+    assert resolve_generator_path(run) == resolve_generator_path(run / "latest") == latest
+    assert resolve_generator_path(run / "checkpoints" / "step_00000002.pt") == run / "checkpoints" / "step_00000002.safetensors"
+    with pytest.raises(CheckpointError, match="generator file not found"):
+        read(tmp_path / "nowhere.safetensors")
 
 
 def test_generate_real_16bit_track_labels(tmp_path, realdata):

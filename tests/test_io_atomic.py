@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,41 @@ def test_directory_is_replaced_whole_or_not_at_all(tmp_path: Path) -> None:
         atomic_write_directory(target, crash)
     assert sorted(p.name for p in target.iterdir()) == ["b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folder left
+
+
+def test_a_filesystem_that_cannot_sync_its_folders_still_gets_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import paintscape.io_atomic as io_atomic
+
+    real_open = os.open
+
+    def no_directories(path, flags, *args, **kwargs):
+        if Path(path).is_dir():
+            raise PermissionError(13, "directories cannot be opened here")
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(io_atomic.os, "open", no_directories)
+    atomic_write(tmp_path / "a.txt", lambda handle: handle.write(b"one"))
+    assert (tmp_path / "a.txt").read_bytes() == b"one"
+    monkeypatch.undo()
+
+    real_fsync = os.fsync
+
+    def fsync_refused_on_folders(fd):
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(22, "fsync not supported on directories")
+        real_fsync(fd)
+
+    monkeypatch.setattr(io_atomic.os, "fsync", fsync_refused_on_folders)
+    atomic_write(tmp_path / "b.txt", lambda handle: handle.write(b"two"))
+    assert (tmp_path / "b.txt").read_bytes() == b"two" and leftovers(tmp_path) == []
+
+
+def test_the_writers_own_error_comes_through_when_its_temporary_file_is_already_gone(tmp_path: Path) -> None:
+    def write(handle) -> None:
+        (tmp,) = tmp_path.glob(".c.txt.*.tmp")
+        tmp.unlink()  # e.g. a cleaner that sweeps temporary files
+        raise RuntimeError("the writer failed")
+
+    with pytest.raises(RuntimeError, match="the writer failed"):
+        atomic_write(tmp_path / "c.txt", write)
+    assert not (tmp_path / "c.txt").exists() and leftovers(tmp_path) == []

@@ -124,6 +124,57 @@ def test_skipped_metrics_say_why():
     assert skipped["score"] == "needs mask_accuracy and fid"
 
 
+class MeanColour(torch.nn.Module):
+    """A stand-in Inception: each photo's mean colour (3 features, so 8 photos give full-rank covariances)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(()))  # the features are computed on its device
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.mean(dim=(2, 3))
+
+
+def test_fid_by_sqrtm_and_by_features_is_the_frechet_distance_of_the_features():
+    from scipy import linalg
+
+    labels = scene_labels(8)
+    real = photos_of(labels)
+    noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    f1, f2 = (x.mean(dim=(2, 3)).double().numpy() for x in (noise, real))
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    expected = ((f1.mean(0) - f2.mean(0)) ** 2).sum() + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    for method in ("sqrtm", "features"):  # evaluate's default, and the exact low-rank formula
+        inputs = TensorInputs(noise, labels, real=real, inception=MeanColour(), batch_size=4, fid_method=method)
+        values, skipped = compute_metrics(inputs, ["fid"])  # only the metric asked for
+        assert skipped == {} and values["fid"] == pytest.approx(expected, rel=1e-6), method
+
+
+@pytest.mark.parametrize(
+    "metric_name, given, message",
+    [
+        ("mask_accuracy", {}, "no segmenter given"),
+        ("fid", {}, "no Inception network given"),
+        ("fid", {"inception": INCEPTION}, "no real photos given"),
+        ("aesthetic", {}, "no aesthetic predictor given"),
+        ("l1", {}, r"no paired real photos \(targets\) given"),
+    ],
+)
+def test_asking_the_python_api_for_a_metric_without_its_inputs_says_which(metric_name, given, message):
+    """compute_metrics skips these with a reason; a direct inputs.value(NAME) names what is missing."""
+    labels = scene_labels(2)
+    with pytest.raises(ValueError, match=message):
+        TensorInputs(photos_of(labels), labels, **given).value(metric_name)
+
+
+def test_tensor_inputs_refuse_mismatched_counts_and_unknown_fid_methods():
+    labels = scene_labels(2)
+    with pytest.raises(ValueError, match="2 generated photos, 1 label maps, 2 names"):
+        TensorInputs(photos_of(labels), labels[:1], names=["a", "b"])
+    with pytest.raises(ValueError, match="fid_method must be 'sqrtm' or 'features', got 'exact'"):
+        TensorInputs(photos_of(labels), labels, fid_method="exact")
+
+
 def test_old_metric_names_are_read_as_today():
     assert metric("mask_acc").name == "mask_accuracy"
     assert read_record({"step": 3, "mask_acc": 0.5}) == {"step": 3, "mask_accuracy": 0.5}

@@ -249,3 +249,12 @@ def test_module_path_and_errors() -> None:
         normalized_leaky_relu(torch.nn.BatchNorm2d(4, affine=False), torch.randn(1, 4, 1, 1, requires_grad=True), 0.2)
     with pytest.raises(ValueError, match="more than 1 spatial element"):
         normalized_leaky_relu(torch.nn.InstanceNorm2d(4), torch.randn(2, 4, 1, 1, requires_grad=True), 0.2)
+
+
+def test_norm_none_builds_a_discriminator_without_normalisation() -> None:
+    plain = MultiscaleDiscriminator(num_classes=3, norm="none", num_scales=1, num_layers=2, base_channels=4)
+    assert not any(isinstance(m, torch.nn.modules.batchnorm._NormBase | torch.nn.InstanceNorm2d) for m in plain.modules())
+    outputs = plain(torch.zeros(2, 3, 16, 16), torch.zeros(2, 3, 16, 16))
+    assert torch.isfinite(outputs[0][-1]).all()
+    with pytest.raises(ValueError, match="unknown normalization 'group'; valid: "):
+        MultiscaleDiscriminator(num_classes=3, norm="group")

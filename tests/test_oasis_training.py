@@ -36,6 +36,16 @@ def final_state(run):
     return load_training_state(CheckpointManager(run).latest_state_path())
 
 
+@pytest.mark.parametrize("override, message", [
+    ("model.generator={name: spade, args: {base_channels: 4, hidden_channels: 8, norm: batch, use_vae: true, z_dim: 8}}",
+     "loss.objective oasis trains generators without a style input; 'spade' has one"),
+    ("model.discriminator.args.num_classes=10", "the OASIS discriminator segments 10 classes, the generator takes 29"),
+])  # fmt: skip
+def test_the_oasis_objective_refuses_networks_it_cannot_train(data, tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        OASISObjective(config=tiny_config(data, override, family="oasis"))
+
+
 def test_label_ids_mark_ignored_pixels():
     ids = torch.tensor([[[0, 3], [255, 28]]])
     assert torch.equal(label_ids(one_hot(ids)), ids)

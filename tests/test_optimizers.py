@@ -16,7 +16,7 @@ from train_helpers import REPO, make_data, tiny_config
 
 from paintscape.checkpoint import CheckpointManager, load_training_state
 from paintscape.config import ConfigError, TrainConfig
-from paintscape.train.optimizers import Adam, LeanAdam, build_optimizers, state_bytes, step_in_backward
+from paintscape.train.optimizers import Adam, LeanAdam, build_optimizer, build_optimizers, state_bytes, step_in_backward
 from paintscape.train.trainer import Trainer, train
 
 
@@ -122,6 +122,12 @@ def test_refusals_name_the_keys() -> None:
         build(betas=(0.5, 1.0))
     opt_g, opt_d = build_optimizers(g, d, TrainConfig(), lr_g=1e-4, lr_d=4e-4, device=torch.device("cpu"))
     assert type(opt_g) is Adam and opt_g.defaults["fused"]  # no switch: torch's fused Adam, as before
+    # an objective whose role asks for weight decay (Role.weight_decay > 0) gets AdamW, never a lean Adam
+    decayed = build_optimizer(g.parameters(), TrainConfig(), lr=1e-4, weight_decay=0.01, device=torch.device("cpu"))
+    assert type(decayed) is torch.optim.AdamW and decayed.defaults["weight_decay"] == 0.01
+    with pytest.raises(ConfigError, match=r"weight decay 0.01: keep train.optimizer_in_backward=false and train.adam_moment_dtype=fp32"):
+        build_optimizer(g.parameters(), TrainConfig(adam_moment_dtype="bf16", betas=(0.0, 0.99)), lr=1e-4, weight_decay=0.01,
+                        device=torch.device("cpu"))  # fmt: skip
 
 
 def test_shard_optimizer_on_one_process_warns_and_keeps_the_state_whole(caplog) -> None:

@@ -4,7 +4,7 @@ import pytest
 
 from paintscape.cli import main
 from paintscape.config import ConfigError, load_config
-from paintscape.config_files import CONFIG_DIR, packaged_configs, resolve_config
+from paintscape.config_files import CONFIG_DIR, config_description, packaged_configs, resolve_config
 from paintscape.curation.config import CurationConfig, load_curation_config
 
 
@@ -34,6 +34,12 @@ def test_paintscape_configs_lists_them_with_their_first_line(capsys):
     assert main(["configs"]) == 0
     out = capsys.readouterr().out
     assert "spade_tiny" in out and "SPADE at tiny width" in out and "report_phases" in out
+
+
+def test_every_packaged_config_says_what_it_is_for(tmp_path):
+    assert all(config_description(path) for path in packaged_configs().values())  # what `paintscape configs` prints
+    (tmp_path / "own.yaml").write_text("\nmodel: {}\n# a comment further down is not a description\n")
+    assert config_description(tmp_path / "own.yaml") == ""
 
 
 def test_inspect_takes_a_name(capsys):

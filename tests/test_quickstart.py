@@ -76,3 +76,21 @@ def test_quickstart_learns_and_evaluate_agrees(tmp_path, capsys):
     assert trained["mask_accuracy"] > untrained["mask_accuracy"] + 0.15, results
     assert trained["class_color_error"] < 0.85 * untrained["class_color_error"], results
     assert real["mask_accuracy"] >= trained["mask_accuracy"] - 0.05
+
+
+def test_the_quickstart_command_passes_every_option_and_prints_the_summary(tmp_path, capsys, monkeypatch):
+    """The command's wiring (the run itself is checked above, through the same function)."""
+    import paintscape.quickstart
+
+    calls = []
+
+    def recorded(out, **options):
+        calls.append((out, options))
+        return "quick start done (recorded)"
+
+    monkeypatch.setattr(paintscape.quickstart, "quickstart", recorded)
+    args = ["quickstart", "--out", str(tmp_path / "qs"), "--minutes", "0.5", "--train-count", "20", "--test-count", "4",
+            "--seed", "3", "--family", "spade", "--segmenter-steps", "7"]  # fmt: skip
+    assert main(args) == 0
+    assert calls == [(tmp_path / "qs", {"minutes": 0.5, "train_count": 20, "test_count": 4, "seed": 3, "family": "spade", "segmenter_steps": 7})]
+    assert capsys.readouterr().out == "quick start done (recorded)\n"

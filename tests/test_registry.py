@@ -144,6 +144,44 @@ def test_a_bad_spec_is_one_line_naming_the_file(tmp_path):
         load_generator(tmp_path / "bad.safetensors")
 
 
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("[1, 2]", "the generator spec must be a JSON object, got list"),
+        ('{"name": 5, "args": {}, "image_size": [32, 64]}', "'name' must be a string and 'args' an object"),
+        ('{"name": "spade", "args": {}, "image_size": [32, 64], "class_names": ["a", "b"], "palette": [[1, 2, 3]]}',
+         "'class_names' must be strings, one palette colour each"),
+        ("{not json", "the generator spec is not JSON"),
+    ],
+)
+def test_every_damaged_spec_names_the_file(tmp_path, spec, message):
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(safetensors_save({"w": torch.zeros(1)}, metadata={SPEC_KEY: spec}))
+    with pytest.raises(CheckpointError, match=f"{path}: .*{message}") as caught:
+        load_generator(path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "registry, name, args, message",
+    [
+        (GENERATORS, "pix2pix", {"image_size": (1, 64)}, r"image_size \(1, 64\) is too small for a U-Net: both sides must be >= 2"),
+        (GENERATORS, "pix2pix", {"image_size": (32, 64), "num_downsampling": 1}, "num_downsampling must be >= 2, got 1"),
+        (DISCRIMINATORS, "patchgan", {"num_layers": 0}, "num_layers must be >= 1, got 0"),
+        (DISCRIMINATORS, "multiscale", {"num_layers": 0}, "NLayerDiscriminator needs num_layers >= 1, got 0"),
+        (GENERATORS, "tsit", {"image_size": (128, 256), "use_vae": True, "z_dim": 0}, "use_vae=True needs z_dim > 0, got 0"),
+        (GENERATORS, "remapped", {"inner": "spade", "inner_args": {}, "table": "coco"}, "unknown label table 'coco'; valid: ade20k, ade20k_shifted"),
+        (GENERATORS, "remapped", {"inner": "spade", "inner_args": {}, "num_classes": 10}, "start from the 29 landscape classes, got num_classes=10"),
+        (GENERATORS, "remapped", {"inner": "spade", "inner_args": {"num_classes": 29}}, "needs at least 142 input channels, the inner generator has 29"),
+        (GENERATORS, "controlnet", {**TINY_ARGS["controlnet"], "base_dtype": "fp8"}, "base_dtype must be one of fp32, bf16, fp16, got 'fp8'"),
+    ],
+)  # fmt: skip
+def test_network_arguments_out_of_range_name_the_argument(registry, name, args, message):
+    """model.generator.args / model.discriminator.args a config (or a file's spec) can set."""
+    with pytest.raises(ValueError, match=message):
+        registry.build(name, **args)
+
+
 def test_registries_share_one_shape():
     import paintscape.evaluate.metrics  # noqa: F401  (registers the metrics)
     from paintscape.registry import METRICS, Registry

@@ -135,6 +135,15 @@ def test_a_vae_file_needs_its_encoder_or_an_explicit_no_encoder(tmp_path, capsys
     plain_file = as_reference_file(plain, spade, tmp_path / "plain_G.pth")
     assert main(["convert-reference", "spade", str(plain_file), "--size", "64x32", "--out", str(tmp_path / "p.safetensors"), "--no-encoder"]) == 2
     assert "not a VAE generator" in capsys.readouterr().err
+    assert main([*base, str(tmp_path / "both.safetensors"), "--encoder", str(e_file), "--no-encoder"]) == 2
+    assert "--encoder and --no-encoder contradict each other; give one" in capsys.readouterr().err
+    # the wrong --size for a VAE file: its fc layer says how many cells the model starts from
+    args = ["convert-reference", "spade", str(g_file), "--out", str(tmp_path / "sized.safetensors"), "--encoder", str(e_file)]
+    for size in ("64x64", "50x30"):  # a size the cells do not fit, one no upsampling choice divides
+        assert main([*args, "--size", size]) == 2
+        err = capsys.readouterr().err
+        assert "reference key 'fc.weight' starts from 2 cells, which no num_upsampling_layers gives at image_size" in err
+        assert "pass the (height, width) the model was trained at (--size WIDTHxHEIGHT)" in err
 
 
 def test_num_upsampling_layers_is_an_option_and_said_when_assumed(tmp_path, capsys):

@@ -181,6 +181,17 @@ def test_weights_not_given_are_skipped_with_reasons_and_given_but_missing_are_er
     assert "## Not computed" in md and "Per-class IoU" not in md
 
 
+def test_a_real_folder_missing_or_empty_skips_fid_naming_it_and_unmatched_maps_are_noted(tmp_path):
+    gen, labels, _ = _folders(tmp_path)
+    Image.fromarray(np.zeros((32, 48), np.uint8)).save(labels / "s9.png")  # a label map nobody rendered
+    (tmp_path / "empty").mkdir()
+    for real, reason in ((tmp_path / "empty", "no images (.jpg"), (tmp_path / "nowhere", "image folder '")):
+        result = report.evaluate_folder(gen, labels, real, inception="random", kid_subset_size=3)
+        assert result["skipped"]["fid"].startswith(reason) and str(real) in result["skipped"]["fid"]
+        assert "fid" not in result["metrics"] and result["skipped"]["kid"] == result["skipped"]["fid"]
+        assert "1 label maps have no generated image, e.g. ['s9']" in result["notes"]
+
+
 def test_partial_score_without_aesthetic(tmp_path):
     gen, labels, real = _folders(tmp_path)
     result = report.evaluate_folder(

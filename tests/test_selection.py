@@ -44,6 +44,10 @@ def test_eval_hook_keeps_best_and_average_command(data, holdout, tmp_path):
     best = json.loads((tmp_path / "run" / "best.json").read_text())
     assert best["metric"] == "l1" and best["value"] == min(e["l1"] for e in evals)
     assert_best_file_is_that_step(tmp_path / "run", best["step"])
+    # interrupted and resumed: the best so far comes back with the checkpoint, so the same step wins
+    train(config, tmp_path / "resumed", progress=False, stop_after=2)
+    train(config, tmp_path / "resumed", resume=True, progress=False)
+    assert json.loads((tmp_path / "resumed" / "best.json").read_text()) == best
 
     assert main(["average", str(tmp_path / "run"), "--top", "2"]) == 0
     ranked = sorted(evals, key=lambda e: e["l1"])[:2]
@@ -76,6 +80,24 @@ def test_average_reads_evaluations_of_earlier_versions(tmp_path, capsys):
     assert main(["average", str(run), "--by", "fid"]) == 2
     assert "no evaluation logged fid" in capsys.readouterr().err
 
+    # without best.json the run's config names the metric; blank lines in the log are skipped
+    (run / "best.json").unlink()
+    (run / "config.yaml").write_text("eval: {select_by: mask_accuracy}\n")
+    (run / "evals.jsonl").write_text("\n" + (run / "evals.jsonl").read_text() + "\n")
+    assert main(["average", str(run), "--top", "2", "--out", str(tmp_path / "m.safetensors")]) == 0
+    assert "(step_00000002.safetensors, step_00000003.safetensors)" in capsys.readouterr().out
+
+    tiny_generator_file(run / "checkpoints" / "step_00000003.safetensors", "pix2pix", base_channels=4)
+    assert main(["average", str(run), "--top", "2"]) == 2
+    assert "step_00000003.safetensors: a different network from" in capsys.readouterr().err
+    for path in (run / "checkpoints").iterdir():
+        path.unlink()  # every evaluated checkpoint pruned
+    assert main(["average", str(run), "--top", "2"]) == 2
+    assert "no generator files to average" in capsys.readouterr().err
+    (run / "evals.jsonl").unlink()
+    assert main(["average", str(run)]) == 2
+    assert f"{run / 'evals.jsonl'} not found: enable the evaluation hook (eval.every)" in capsys.readouterr().err
+
 
 def test_holdout_names_are_not_trained_on(data, tmp_path):
     holdout = tmp_path / "holdout.txt"
@@ -83,6 +105,16 @@ def test_holdout_names_are_not_trained_on(data, tmp_path):
     trainer = Trainer(tiny_config(data, f"data.holdout={holdout}", "train.phases[0].steps=1"), tmp_path / "run", progress=False)
     trainer.fit()
     assert "scene_000000" not in trainer.phase_names[0] and len(trainer.phase_names[0]) == 9
+
+
+def test_a_holdout_of_every_name_leaves_nothing_to_train_on(data, tmp_path):
+    from paintscape.data.dataset import paired_names
+    from paintscape.data.io import DataError
+
+    holdout = tmp_path / "all.txt"
+    holdout.write_text("\n".join(paired_names(data)) + "\n")
+    with pytest.raises(DataError, match=f"{data}: no training pairs left after removing the holdout"):
+        train(tiny_config(data, f"data.holdout={holdout}", "train.phases[0].steps=1"), tmp_path / "run", progress=False)
 
 
 def test_evaluation_without_holdout_is_an_explicit_choice(data, tmp_path):

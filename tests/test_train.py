@@ -134,6 +134,33 @@ def test_existing_run_needs_resume(data, tmp_path):
         train(config, tmp_path / "run", progress=False)
 
 
+def test_a_time_limit_stops_with_a_checkpoint_and_resume_continues(data, tmp_path, caplog):
+    """quickstart's --minutes: the run stops (and saves) after the step that reaches the limit."""
+    config = tiny_config(data, "train.shard_optimizer=true", family="pix2pix")
+    with caplog.at_level("WARNING", logger="paintscape.train"):
+        stopped = train(config, tmp_path / "run", progress=False, time_limit=0.0)
+    assert stopped.steps == 1 and final_state(tmp_path / "run")["step"] == 1
+    assert "train.shard_optimizer=true on one process: nothing to shard" in caplog.text
+    assert train(config, tmp_path / "run", resume=True, progress=False).steps == 4
+
+
+def test_resume_needs_a_checkpoint_of_the_same_objective(data, tmp_path):
+    from paintscape.checkpoint import CheckpointError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("{}\n")  # a run that crashed before its first checkpoint
+    with pytest.raises(ValueError, match=f"--resume: {run} has no complete checkpoint \\(no latest.json\\)"):
+        train(tiny_config(data, family="pix2pix"), run, resume=True, progress=False)
+    train(tiny_config(data, "train.phases[0].steps=1", family="pix2pix"), tmp_path / "gan", progress=False)
+    path = CheckpointManager(tmp_path / "gan").latest_state_path()
+    state = load_training_state(path)
+    state["networks"] = {"generator": state["networks"]["generator"]}  # as if trained by a generator-only objective
+    save_training_state(path, state)
+    with pytest.raises(CheckpointError, match=r"holds the networks \['generator'\], this objective trains \['discriminator', 'generator'\]"):
+        train(tiny_config(data, "train.phases[0].steps=2", family="pix2pix"), tmp_path / "gan", resume=True, progress=False)
+
+
 def test_training_refuses_bad_data(tmp_path):
     from PIL import Image
 

@@ -48,6 +48,29 @@ def test_bare_resume_with_out_still_works(tmp_path, data, capsys):
     assert main(base) == 0
     assert main([*base, "--resume"]) == 0
     assert "already finished: step 2 of 2" in capsys.readouterr().out
+    assert main(["train", str(run), "--resume"]) == 0  # the run first, --resume last: argparse hands RUN to config
+    assert f"{run} has already finished: step 2 of 2" in capsys.readouterr().out
+    (run / "report.html").unlink()
+    assert main(["report", str(run)]) == 0  # the run page, written again on demand
+    assert capsys.readouterr().out == f"run page: {run / 'report.html'}\n" and "G loss terms" in (run / "report.html").read_text()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("loss.adversarial=hingee", "loss.adversarial: unknown GAN loss 'hingee'; valid: hinge, least_squares, non_saturating"),
+    ("loss.vgg_distance=l2", "loss.vgg_distance: must be one of l1, cosine, got 'l2'"),
+])  # fmt: skip
+def test_a_loss_name_typo_is_refused_before_the_run_folder_is_made(tmp_path, data, capsys, override, message):
+    run = tmp_path / "run"
+    args = ["train", "pix2pix_tiny", "--data", str(data), "--steps", "1", "data.size=64x32", override, "--out", str(run)]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err and not run.exists()  # so the corrected command needs no --resume
+
+
+def test_under_torchrun_only_rank_0_reports(tmp_path, data, capsys, monkeypatch):
+    monkeypatch.setenv("RANK", "1")  # what torchrun sets in the second process (WORLD_SIZE unset: one process here)
+    run = tmp_path / "run"
+    assert main(["train", "pix2pix_tiny", "--data", str(data), "--steps", "1", "--batch-size", "2", "data.size=64x32", "--out", str(run)]) == 0
+    assert capsys.readouterr().out == "" and (run / "latest.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -87,3 +110,16 @@ def test_run_page_plots_every_series_and_skips_a_torn_line(tmp_path):
     assert len(grids) == 8 and grids[0].name == "step_00000001.png" and grids[-1].name == "step_00000020.png"
     page = write_run_page(run).read_text()
     assert "Latest evaluation: l1 0.25" in page and page.count("<polyline") == 3 and page.count("<circle") == 1 and page.count("<img") == 8
+
+
+def test_run_page_of_a_run_without_records_and_of_unusual_series(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("{}\n")
+    assert "No log records yet." in write_run_page(run).read_text()
+    # a key of no known group gets its own chart; a series with no finite value says so
+    records = [{"step": s, "grad_norm": 2.0 * s, "speed/train": float("nan")} for s in (1, 2)]
+    (run / "log.jsonl").write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    assert chart_groups(read_log(run))["grad_norm"] == {"grad_norm": [(1, 2.0), (2, 4.0)]}
+    page = write_run_page(run).read_text()
+    assert ">grad_norm</text>" in page and page.count("<polyline") == 1 and "no data yet" in page

@@ -111,6 +111,23 @@ def test_default_host_is_loopback(painter: Painter) -> None:
         assert server.url.startswith("http://127.0.0.1:")
 
 
+def test_a_port_in_use_is_one_line_naming_it(server: PaintServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from paintscape.cli import main
+
+    # (a failed bind used to end in AttributeError from the half-built server's cleanup: a traceback)
+    assert main(["paint", str(tiny_checkpoint(tmp_path / "g.safetensors")), "--port", str(server.port), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert f"paintscape paint: error: cannot listen on 127.0.0.1:{server.port} (Address already in use); choose another with --port / --host" in err
+
+
+def test_a_style_photo_for_a_model_that_takes_none_is_400(server: PaintServer) -> None:
+    jpeg = io.BytesIO()
+    Image.fromarray(np.full((*SIZE, 3), 128, np.uint8)).save(jpeg, format="JPEG")
+    body, content_type = multipart({"label": png_bytes(scene()), "style": jpeg.getvalue()})
+    status, _, data = request(server, "POST", "/api/render", body, {"Content-Type": content_type})
+    assert status == 400 and "the spade model takes no style photo" in error_of(400, data)
+
+
 def test_info(server: PaintServer) -> None:
     status, headers, body = request(server, "GET", "/api/info")
     assert status == 200 and headers["Content-Type"].startswith("application/json")
@@ -228,6 +245,82 @@ def test_other_bad_requests(server: PaintServer) -> None:
     assert status == 400 and "JSON" in error_of(400, data)
     status, _, _ = request(server, "POST", "/api/other", b"", {"Content-Type": "application/json"})
     assert status == 404
+
+
+def gif_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize(
+    "path, body, headers, status, message",
+    [
+        ("/api/render", multipart({"label": b""}), None, 400, "label map: the file is empty"),
+        ("/api/render", multipart({"label": png_bytes(scene()), "style": gif_bytes()}), None, 400,
+         "style photo: a GIF image; upload a JPEG or PNG photo"),
+        ("/api/render", multipart({"label": png_bytes(scene()), "seed": b"99999999999"}), None, 400, "seed must lie in 0.."),
+        ("/api/render", multipart({"label": png_bytes(scene()), "steps": b"many"}), None, 400, "steps must be a whole number, got 'many'"),
+        ("/api/render", (b"no parts at all", "multipart/form-data; boundary=xyz"), None, 400, "malformed multipart/form-data body"),
+        ("/api/render", json.dumps({"label": 5}).encode(), JSON, 400, "label: expected a base64 string"),
+        ("/api/render", json.dumps({"label": "not base64!"}).encode(), JSON, 400, "label: not valid base64"),
+        ("/api/render", json.dumps([b64(png_bytes(scene()))]).encode(), JSON, 400, "the JSON body must be an object with a 'label' field"),
+        ("/api/render", b"label=x", {"Content-Type": "text/plain"}, 415, "send multipart/form-data (fields label, style, seed) or JSON"),
+    ],
+    ids=["empty-label", "gif-style", "seed-range", "steps-text", "malformed-multipart", "label-not-string", "label-not-base64",
+         "json-list", "text-plain"],
+)  # fmt: skip
+def test_each_bad_request_gets_its_status_and_a_message(server: PaintServer, path, body, headers, status, message) -> None:
+    if isinstance(body, tuple):  # (body, content type) from multipart() or written by hand
+        body, headers = body[0], {"Content-Type": body[1]}
+    got, _, data = request(server, "POST", path, body, headers)
+    assert got == status and message in error_of(status, data), data
+
+
+def test_a_data_url_label_renders(server: PaintServer) -> None:
+    """The browser sends canvas.toDataURL(): the "data:image/png;base64," prefix is dropped."""
+    url = "data:image/png;base64," + b64(png_bytes(scene()))
+    status, headers, data = request(server, "POST", "/api/render", json.dumps({"label": url, "seed": 3}).encode(), JSON)
+    assert status == 200 and headers["X-Seed"] == "3" and Image.open(io.BytesIO(data)).size == (SIZE[1], SIZE[0])
+
+
+@pytest.mark.parametrize(
+    "length, status, message",
+    [(None, 411, "the request needs a Content-Length header"), ("ten", 400, "bad Content-Length 'ten'"), ("-5", 400, "bad Content-Length '-5'")],
+)
+def test_a_missing_or_bad_content_length_is_refused(server: PaintServer, length, status, message) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        connection.putrequest("POST", "/api/render")
+        connection.putheader("Content-Type", "application/json")
+        if length is not None:
+            connection.putheader("Content-Length", length)
+        connection.endheaders()
+        response = connection.getresponse()
+        assert response.status == status and message in error_of(status, response.read())
+    finally:
+        connection.close()
+
+
+def test_an_unexpected_failure_is_a_500_with_its_message_and_the_server_keeps_serving(
+    server: PaintServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(server, "render", broken)
+    body, content_type = multipart({"label": png_bytes(scene())})
+    status, _, data = request(server, "POST", "/api/render", body, {"Content-Type": content_type})
+    assert status == 500 and error_of(500, data) == "RuntimeError: out of memory"
+    monkeypatch.undo()
+    assert request(server, "POST", "/api/render", body, {"Content-Type": content_type})[0] == 200
 
 
 def test_foreign_origin_and_host_refused(server: PaintServer) -> None:

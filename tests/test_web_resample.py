@@ -71,6 +71,8 @@ def test_api_errors_are_one_line(oasis_server, server):  # noqa: F811  (server: 
     assert status == 400 and "'label' and 'mask'" in json.loads(body)["error"]
     status, body = post_resample(oasis_server, {"label": b64(png_bytes(np.zeros(SIZE, np.uint8))), "mask": b64(b"not a png")})
     assert status == 400 and json.loads(body)["error"].startswith("region mask")
+    status, body = post_resample(oasis_server, {"label": b64(png_bytes(np.zeros(SIZE, np.uint8))), "mask": ""})
+    assert status == 400 and json.loads(body)["error"] == "region mask: the file is empty"
     status, _, body = request(oasis_server, "POST", "/api/resample", b"{", {"Content-Type": "application/json"})
     assert status == 400 and "not valid JSON" in json.loads(body)["error"]
     status, body = post_resample(server, {"label": b64(png_bytes(np.zeros(SIZE, np.uint8))), "mask": b64(png_bytes(np.zeros(SIZE, np.uint8)))})

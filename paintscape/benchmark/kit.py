@@ -267,7 +267,7 @@ class Kit:
 
     @property
     def size(self) -> tuple[int, int]:
-        return tuple(self.manifest["spec"]["size"]) if self.manifest else tuple(_size_of(self.root / "train"))
+        return tuple(self.manifest["spec"]["size"])
 
     @property
     def kit_id(self) -> str:
@@ -294,10 +294,3 @@ class Kit:
         photos, labels = self.load_set("diversity")
         H, W = labels.shape[1:]
         return photos.reshape(M, K, H, W, 3), labels.reshape(M, K, H, W)[:, 0]
-
-
-def _size_of(root: Path) -> tuple[int, int]:
-    first = next(iter(sorted((root / "labels").glob("*.png"))), None)
-    if first is None:
-        raise KitError(f"{root}/labels holds no label maps")
-    return np.asarray(Image.open(first)).shape[:2]

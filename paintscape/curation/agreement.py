@@ -130,9 +130,7 @@ def boundary_alignment(photo: np.ndarray, label: np.ndarray, min_region_fraction
     image_ratio = float(gradient[ndimage.binary_dilation(edges)].mean()) / mean if edges.any() else 10.0
     weakest = 10.0
     for cls in np.unique(label):
-        parts, n = ndimage.label(label == cls)
-        if n == 0:
-            continue
+        parts, _ = ndimage.label(label == cls)  # cls is in the map: one region at least
         sizes = np.bincount(parts.ravel())
         for k in np.nonzero(sizes[1:] >= min_region_fraction * label.size)[0] + 1:
             region = parts == k

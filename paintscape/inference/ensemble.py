@@ -74,16 +74,18 @@ def select_best(
         files.append({name: path for name, path, _ in inputs.pairs})
     label_names = list_stems(Path(labels_dir), LABEL_SUFFIXES)
     choices: list[Choice] = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, label_path in label_names.items():
+    sources: list[Path] = []
+    for name, label_path in label_names.items():  # every choice first: a map no candidate rendered writes nothing
         scores = {str(c): values[name] for c, values in zip(candidates, per_candidate) if name in values}
         if not scores:
             raise DataError(f"no candidate folder has a photo for label map {label_path.name}")
         rated = {c: v for c, v in scores.items() if not math.isnan(v)} or scores
         best = min(rated, key=lambda c: rank_key(entry.name, rated[c]))
-        source = files[[str(c) for c in candidates].index(best)][name]
-        shutil.copyfile(source, out_dir / source.name)
+        sources.append(files[[str(c) for c in candidates].index(best)][name])
         choices.append(Choice(name, best, scores))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        shutil.copyfile(source, out_dir / source.name)
     names = [str(c) for c in candidates]
     csv = ["name,chosen," + ",".join(names)] + [f"{c.name},{c.chosen}," + ",".join(f"{c.scores.get(n, float('nan')):.4f}" for n in names) for c in choices]
     atomic_write_text(out_dir / "choices.csv", "\n".join(csv) + "\n")

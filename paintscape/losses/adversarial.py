@@ -28,7 +28,8 @@ _ALIASES = {"ls": "least_squares", "lsgan": "least_squares", "bce": "non_saturat
 Predictions = Tensor | Sequence[Tensor] | Sequence[Sequence[Tensor]]
 
 
-def _mode(mode: str) -> str:
+def gan_mode(mode: str) -> str:
+    """The canonical name of a GAN loss (SPADE's and pix2pix's aliases accepted); ValueError naming the valid ones."""
     mode = _ALIASES.get(mode, mode)
     if mode not in GAN_MODES:
         raise ValueError(f"unknown GAN loss {mode!r}; valid: {', '.join(GAN_MODES)} (or {', '.join(_ALIASES)})")
@@ -62,7 +63,7 @@ def adversarial_loss(
     predictions: Predictions, target_is_real: bool, for_discriminator: bool, mode: str = "hinge"
 ) -> Tensor:
     """SPADE's ``GANLoss(mode)(predictions, target_is_real, for_discriminator)``, as a 0-dim tensor."""
-    mode = _mode(mode)
+    mode = gan_mode(mode)
     losses = [_scale_loss(x, mode, target_is_real, for_discriminator) for x in logits_per_scale(predictions)]
     return torch.stack(losses).mean()
 

@@ -21,10 +21,6 @@ class PhasePlan:
     def last_step(self) -> int:
         return self.first_step + self.steps
 
-    @property
-    def label(self) -> str:
-        return self.config.name or f"phase {self.index + 1}"
-
 
 def steps_per_epoch(dataset_size: int, batch_size: int, world_size: int) -> int:
     # drop_last semantics: every step sees a full batch on every rank; a set smaller than one
@@ -36,21 +32,16 @@ def plan_phases(phases: tuple[PhaseConfig, ...], dataset_sizes: list[int], world
     plans, start = [], 0
     for index, (phase, size) in enumerate(zip(phases, dataset_sizes)):
         spe = steps_per_epoch(size, phase.batch_size, world_size)
-        if (phase.epochs is None) == (phase.steps is None):
-            raise ValueError(f"train.phases[{index}]: give exactly one of epochs or steps")
+        # PhaseConfig holds exactly one of epochs and steps, at least 1, and spe >= 1: steps >= 1
         steps = phase.steps if phase.steps is not None else phase.epochs * spe
-        if steps <= 0:
-            raise ValueError(f"train.phases[{index}]: the phase has no steps (epochs/steps must be positive)")
         plans.append(PhasePlan(index, phase, size, world_size, spe, steps, start))
         start += steps
     return plans
 
 
-def phase_at(plans: list[PhasePlan], step: int) -> PhasePlan | None:
-    for plan in plans:
-        if plan.first_step <= step < plan.last_step:
-            return plan
-    return None
+def phase_at(plans: list[PhasePlan], step: int) -> PhasePlan:
+    """The phase that trains global ``step`` (one below the schedule's last step)."""
+    return next(plan for plan in plans if plan.first_step <= step < plan.last_step)
 
 
 def lr_factor(step: int, total_steps: int, decay_start: float) -> float:

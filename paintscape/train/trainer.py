@@ -80,11 +80,6 @@ class Trainer:
         self.check_data = check_data
         self.stop_after = stop_after  # stop (with a checkpoint) after this global step; for tests
         self.time_limit = time_limit  # seconds; stop (with a checkpoint) once training has run this long
-        train = config.train
-        if train.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"train.precision must be fp32, bf16 or fp16, got {train.precision!r}")
-        if train.grad_accumulation < 1:
-            raise ValueError("train.grad_accumulation must be at least 1")
 
     # --- setup ------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -276,7 +271,6 @@ class Trainer:
         try:
             while state.step < self.total_steps and state.step != self.stop_after:
                 plan = phase_at(self.plans, state.step)
-                assert plan is not None
                 weights = dict(plan.config.loss_weights or self.config.loss.weights)
                 epoch, start_batch = divmod(state.step - plan.first_step, plan.steps_per_epoch)
                 num_batches = min(plan.steps_per_epoch, plan.steps - epoch * plan.steps_per_epoch)

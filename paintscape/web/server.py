@@ -142,9 +142,7 @@ def decode_photo_bytes(data: bytes, source: str = "style photo", max_pixels: int
         raise RequestError(HTTPStatus.BAD_REQUEST, f"{exc} (upload a JPEG or PNG photo)") from None
 
 
-def encode_png(image: Image.Image | np.ndarray) -> bytes:
-    if isinstance(image, np.ndarray):
-        image = Image.fromarray(image)
+def encode_png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)  # speed over size: this goes to localhost
     return buffer.getvalue()
@@ -201,9 +199,11 @@ class _PooledHTTPServer(HTTPServer):
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], workers: int) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
-        super().__init__(address, handler)
+        # Set before binding: a failed bind (port in use) calls server_close, which reads them.
         self._connections: queue.Queue[tuple[socket.socket, Any] | None] = queue.Queue(maxsize=workers)
         self._closing = threading.Event()
+        self._workers: list[threading.Thread] = []
+        super().__init__(address, handler)
         self._workers = [
             threading.Thread(target=self._serve_connections, name=f"paintscape-web-{i}", daemon=True) for i in range(workers)
         ]

@@ -40,7 +40,7 @@ from paintscape.registry import OBJECTIVES
 from paintscape.train.distill import DistillError
 from paintscape.train.networks import build_discriminator, build_generator_from_config
 from paintscape.train.objectives.base import Objective, Role, StepContext, weighted_sum
-from paintscape.train.objectives.gan import TTUR_SCALES, discriminator_terms, generator_terms
+from paintscape.train.objectives.gan import TTUR_SCALES, adversarial_mode, discriminator_terms, generator_terms
 
 
 def block_names(generator: Generator) -> list[str]:
@@ -139,7 +139,7 @@ class DistillObjective(Objective):
         if config.distill.teacher_discriminator:
             load_state_strict(self.discriminator, teacher_discriminator_state(teacher_run), f"{teacher_run} discriminator")
         self.size = tuple(config.data.size)
-        self.adversarial = config.loss.adversarial
+        self.adversarial = adversarial_mode(config)
         self.vgg_distance = config.loss.vgg_distance
         weights_in_use = [config.loss.weights] + [p.loss_weights for p in config.train.phases if p.loss_weights]
         self.vgg: VGG19Features | None = None

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from paintscape.config import Config
-from paintscape.losses.adversarial import discriminator_adversarial_loss, generator_adversarial_loss
+from paintscape.losses.adversarial import discriminator_adversarial_loss, gan_mode, generator_adversarial_loss
 from paintscape.losses.feature_matching import feature_matching_loss
 from paintscape.losses.kl import kl_divergence
 from paintscape.losses.perceptual import VGG19Features, perceptual_loss
@@ -36,6 +36,14 @@ from paintscape.train.objectives.base import GeneratorStep, Objective, Role, Ste
 
 #: (G, D) learning-rate factors with TTUR, as SPADE's ``--no_TTUR`` off.
 TTUR_SCALES = (0.5, 2.0)
+
+
+def adversarial_mode(config: Config) -> str:
+    """``loss.adversarial`` checked when the objective is built, before the run's folder is made."""
+    try:
+        return gan_mode(config.loss.adversarial)
+    except ValueError as exc:
+        raise ValueError(f"loss.adversarial: {exc}") from None
 
 
 def split_predictions(predictions: list[list[Tensor]], first: int) -> tuple[list[list[Tensor]], list[list[Tensor]]]:
@@ -53,7 +61,7 @@ class GANObjective(Objective):
     def __init__(self, *, config: Config) -> None:
         self.generator_network, self.spec = build_generator_from_config(config)
         self.discriminator = build_discriminator(config)
-        self.adversarial = config.loss.adversarial
+        self.adversarial = adversarial_mode(config)
         self.vgg_distance = config.loss.vgg_distance
         weights_in_use = [config.loss.weights] + [p.loss_weights for p in config.train.phases if p.loss_weights]
         self.vgg: VGG19Features | None = None
