@@ -6,9 +6,22 @@ update, as in ``Trainer.fit``. Every measurement runs in a fresh subprocess so t
 (``resource.getrusage(...).ru_maxrss``) belongs to that measurement alone; on CUDA the peak of
 ``torch.cuda.max_memory_allocated`` is reported too. VGG19 is randomly initialised (same FLOPs).
 
+``--family controlnet`` is ``paintscape/configs/controlnet.yaml``'s recipe (a 29-class ControlNet over a
+frozen Stable Diffusion 1.5, gradient checkpointing, no EMA): its iteration is the diffusion objective's
+step (a VAE encode, the ControlNet and the UNet forward and backward, the ControlNet's Adam step). No
+weights can be downloaded, so the base is written once per invocation, before the measurement processes,
+as a diffusers-format folder of random weights (``--base``, see ``sd15_base.py``: SD 1.5's UNet, VAE and
+text encoder shapes, or ``tiny``), which the Trainer reads through paintscape's ``load_base``. The text
+encoder only encodes the prompt once at setup and is then dropped. Denormals are flushed for this family
+(``torch.set_flush_denormal``) so that random weights cannot take a slow path trained ones do not. The
+base is held in fp32 with ``--precision fp32`` and in bf16 with ``--precision bf16`` (the recipe's
+``base_dtype``); bf16 is emulated on CPUs without bf16 kernels and many times slower there.
+
     python benchmarks/bench_train.py --family spade --size 256 256 --batch 1 --steps 5 --warmup 2
     python benchmarks/bench_train.py --family pix2pix --size 256 256 --batch 1
     python benchmarks/bench_train.py --family oasis --size 256 256 --batch 1 --steps 3 --warmup 1
+    python benchmarks/bench_train.py --family controlnet --size 256 256 --batch 1 --steps 3 --warmup 1
+    python benchmarks/bench_train.py --family controlnet --base tiny --size 64 64 --steps 1 --warmup 1
     python benchmarks/bench_train.py --family spade --precision bf16 --channels-last --repeats 2
     python benchmarks/bench_train.py --family tsit --size 384 512 --equal-settings --no-ema --steps 1 --warmup 1 --profile
 
@@ -33,14 +46,43 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+class RandomBase:
+    """A frozen Stable Diffusion base with random weights, of ``--base``'s shapes (``sd15_base.py``), for a
+    family that trains over one (controlnet). The parent process writes it once per invocation into a
+    folder the measurement processes share (writing it is not part of a measurement's peak memory);
+    each measurement flushes denormals, so that random weights cannot take a slow path trained ones
+    do not, and records the base and which of the generator's parts recompute activations in backward."""
+
+    def write(self, folder: Path, args: argparse.Namespace) -> list[str]:
+        """The base in ``folder``, and the overrides that train over it (held in ``--precision``'s dtype)."""
+        sys.path.insert(0, str(Path(__file__).resolve().parent))  # sd15_base, bench_diffusion: this folder's modules
+        from sd15_base import write_base
+
+        write_base(folder / "base", args.base)
+        return [f"model.generator.args.base={folder / 'base'}", f"model.generator.args.base_dtype={args.precision}"]
+
+    def fields(self, generator: object, args: argparse.Namespace) -> dict:
+        parts = dict(generator.named_children())
+        checkpointed = [name for name, part in parts.items() if getattr(part, "is_gradient_checkpointing", False)]
+        return {
+            "base": args.base,
+            "gradient_checkpointing": sorted(checkpointed),
+            **{f"{name}_parameters": sum(p.numel() for p in parts[name].parameters()) for name in ("unet", "controlnet")},
+        }
+
+
 @dataclass(frozen=True)
 class Family:
     """A trainable family at the paper's widths, with the loss and settings its reference trains with.
 
-    ``config`` is the family's tiny config (for data and loader settings); ``model`` and ``loss`` are
-    overrides that give the full-width networks and the reference's loss terms. ``dont_care``: the
-    reference adds a don't-care label channel (``--contain_dontcare_label``); ``--equal-settings``
-    adds it here too so both sides have the same input channels.
+    ``config`` is the family's tiny config (for data and loader settings) or, where the family has no
+    tiny one at the real widths, its recipe; ``model`` and ``loss`` are overrides that give the
+    full-width networks and the reference's loss terms. ``dont_care``: the reference adds a don't-care
+    label channel (``--contain_dontcare_label``); ``--equal-settings`` adds it here too so both sides
+    have the same input channels. ``equal``: more overrides ``--equal-settings`` adds, the reference's
+    settings where they differ from paintscape's. ``ema_half_life_images``: the EMA measured unless
+    ``--no-ema`` (0: none, as the family's recipe keeps none). ``base``: the family trains over a
+    frozen pretrained base, which is written here with random weights (:class:`RandomBase`).
     """
 
     config: str
@@ -48,6 +90,9 @@ class Family:
     loss: list[str]
     train: list[str] = field(default_factory=list)
     dont_care: bool = False
+    equal: list[str] = field(default_factory=list)
+    ema_half_life_images: int = 10000
+    base: RandomBase | None = None
 
     def overrides(self, size: tuple[int, int], batch: int, equal: bool) -> list[str]:
         h, w = size
@@ -61,7 +106,7 @@ class Family:
             *self.loss,
             *self.train,
             # the references feed VGG the [-1, 1] image as it is (same FLOPs either way)
-            *(["loss.vgg_normalization=none"] if equal else []),
+            *(["loss.vgg_normalization=none", *self.equal] if equal else []),
         ]
 
 
@@ -97,8 +142,12 @@ def _oasis_model(extra: int) -> list[str]:
     ]
 
 
-#: One entry per trainable family (OASIS and ControlNet add theirs here). Settings: the papers'
-#: widths and the loss each reference trains with (benchmarks/reference/README.md).
+def _controlnet_model(extra: int) -> list[str]:
+    return []  # the recipe's generator; RandomBase.write points it at the base
+
+
+#: One entry per trainable family. Settings: the papers' widths and the loss each reference trains
+#: with (benchmarks/reference/README.md).
 FAMILIES: dict[str, Family] = {
     # NVlabs/SPADE: ngf/ndf 64, spectral SPADE sync-BN, "normal", multiscale D 2x4, hinge + feat 10 + VGG 10
     "spade": Family("paintscape/configs/spade_tiny.yaml", _spade_model, ["loss.weights={adv: 1.0, feat: 10.0, vgg: 10.0}"],
@@ -112,6 +161,11 @@ FAMILIES: dict[str, Family] = {
     # boschresearch/OASIS: segmentation D with LabelMix 10, no VGG; the EMA's BN refresh is not a step cost
     "oasis": Family("paintscape/configs/oasis_tiny.yaml", _oasis_model, ["loss.weights={adv: 1.0, labelmix: 10.0, vgg: 0.0}"],
                     ["train.ema_bn_refresh_batches=0"]),
+    # controlnet.yaml's recipe (SCP-Diff): ControlNet over a frozen SD 1.5, gradient checkpointing, no EMA.
+    # huggingface/diffusers' train_controlnet.py clips at --max_grad_norm 1 and drops no condition
+    "controlnet": Family("paintscape/configs/controlnet.yaml", _controlnet_model, ["loss.weights={diffusion: 1.0}"],
+                         equal=["train.max_grad_norm=1.0", "loss.label_dropout=0.0"], ema_half_life_images=0,
+                         base=RandomBase()),
 }
 
 
@@ -166,9 +220,12 @@ def measure(args: argparse.Namespace) -> dict:
         f"train.precision={args.precision}",
         f"train.channels_last={str(args.channels_last).lower()}",
         f"train.compile={str(args.compile).lower()}",
-        "train.ema_half_life_images=" + ("0" if args.no_ema else "10000"),
+        f"train.ema_half_life_images={0 if args.no_ema else family.ema_half_life_images}",
+        *args.prepared,  # the parent's RandomBase.write
         *args.set,
     ]
+    if family.base is not None:
+        torch.set_flush_denormal(True)
     with tempfile.TemporaryDirectory(prefix="paintscape-bench-") as tmp:
         root = Path(tmp) / "data"
         write_dataset(str(root), 4, size=size, seed=0, workers=1, progress=False)
@@ -211,6 +268,8 @@ def measure(args: argparse.Namespace) -> dict:
             ("G" if name == "generator" else "D" if name == "discriminator" else name): round(state_bytes(optimizer) / 2**30, 3)
             for name, optimizer in trainer.state.optimizers.items()
         }
+        ema = trainer.state.ema is not None
+        family_fields = {} if family.base is None else family.base.fields(trainer.state.objective.generator(), args)
         if trainer.log is not None:
             trainer.log.close()
     timed = wall[args.warmup :]
@@ -225,7 +284,7 @@ def measure(args: argparse.Namespace) -> dict:
         "precision": args.precision,
         "channels_last": args.channels_last,
         "compile": args.compile,
-        "ema": not args.no_ema,
+        "ema": ema,
         "equal_settings": args.equal_settings,
         "set": args.set,
         "threads": torch.get_num_threads(),
@@ -242,6 +301,7 @@ def measure(args: argparse.Namespace) -> dict:
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_", "glibc default"),
+        **family_fields,
     }
     if profile is not None:
         result["profile"] = profile
@@ -259,13 +319,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--compile", action="store_true")
-    parser.add_argument("--no-ema", action="store_true", help="no EMA generator (the references keep none)")
+    parser.add_argument(
+        "--no-ema", action="store_true",
+        help="no EMA generator (the references keep none); without it the GAN families keep one (half-life 10000 "
+        "images) and controlnet keeps none, as its recipe (the JSON line's ema field says which)",
+    )  # fmt: skip
     parser.add_argument(
         "--equal-settings",
         action="store_true",
         help="the reference scripts' settings where they differ from paintscape's defaults: the don't-care "
-        "label channel (SPADE, TSIT) and VGG fed the [-1, 1] image (see benchmarks/reference/README.md)",
+        "label channel (SPADE, TSIT), VGG fed the [-1, 1] image; controlnet: gradients clipped at norm 1, no label "
+        "dropout (see benchmarks/reference/README.md)",
     )
+    parser.add_argument(
+        "--base", default="sd15", choices=("sd15", "tiny"),
+        help="controlnet: the random-weight base written for the run: sd15 (Stable Diffusion 1.5's shapes, the "
+        "default) or tiny (its layout at small widths, for quick checks; its times say nothing about SD 1.5)",
+    )  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="any config override, e.g. --set train.optimizer_in_backward=true (repeatable)",
@@ -287,6 +357,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "tensors below it come from the reusable heap instead of fresh page-faulted mappings",
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--prepared", action="append", default=[], help=argparse.SUPPRESS)  # the parent's overrides
     return parser.parse_args(argv)
 
 
@@ -295,16 +366,20 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(args)), flush=True)
         return
-    child_args = list(sys.argv[1:])
-    for _ in range(args.repeats):
-        env = dict(os.environ)
-        if args.malloc_mmap_threshold_mb is not None:  # glibc reads it at process start: set it for the child
-            env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold_mb * 2**20)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", *child_args], check=True, stdout=subprocess.PIPE, text=True, env=env
-        )
-        line = out.stdout.strip().splitlines()[-1]
-        print(line, flush=True)
+    family = FAMILIES[args.family]
+    with tempfile.TemporaryDirectory(prefix="paintscape-bench-base-") as shared:
+        child_args = list(sys.argv[1:])
+        if family.base is not None:
+            child_args += [f"--prepared={o}" for o in family.base.write(Path(shared), args)]
+        for _ in range(args.repeats):
+            env = dict(os.environ)
+            if args.malloc_mmap_threshold_mb is not None:  # glibc reads it at process start: set it for the child
+                env["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold_mb * 2**20)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child", *child_args], check=True, stdout=subprocess.PIPE, text=True, env=env
+            )
+            line = out.stdout.strip().splitlines()[-1]
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

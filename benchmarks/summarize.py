@@ -1,8 +1,10 @@
 """Tables for docs/benchmarks.md from the JSON lines of ``bench_train.py`` and
-``reference/time_reference.py``: one row per measurement, in the order measured, then one row per
-setting with the medians over its rounds and the ratios to the reference of the same family and size
-(rate: the reference's s/it over ours, from wall time and from CPU time; memory: our peak RSS over the
-reference's). With one thread per process (``OMP_NUM_THREADS=1``) the CPU-time rate is the one that
+``reference/time_reference.py`` (or ``reference/bench_controlnet_step.py``): one row per measurement,
+in the order measured, then one row per setting with the medians over its rounds and the ratios to
+the reference of the same case and size (rate: the reference's s/it over ours, from wall time and
+from CPU time; memory: our peak RSS over the reference's). A case is the family, and for the
+controlnet family also the base and which parts recompute activations in backward (gradient
+checkpointing), which both sides record and which must match for a ratio. With one thread per process (``OMP_NUM_THREADS=1``) the CPU-time rate is the one that
 holds on a busy machine (benchmarks/reference/README.md).
 
     python benchmarks/summarize.py tsit-256.jsonl
@@ -73,16 +75,27 @@ def _size(record: dict) -> str:
     return "x".join(str(s) for s in record["size"])
 
 
+def case(record: dict) -> str:
+    """The family, with the settings both sides record where they can differ: ``controlnet (sd15 base,
+    checkpointing controlnet+unet)``."""
+    details = []
+    if "base" in record:
+        details.append(f"{record['base']} base")
+    if "gradient_checkpointing" in record:
+        details.append("checkpointing " + ("+".join(record["gradient_checkpointing"]) or "none"))
+    return record["family"] + (f" ({', '.join(details)})" if details else "")
+
+
 def summary(records: list[dict]) -> list[dict]:
-    """Per (family, size, setting), in first-measured order: rounds, median s/it, CPU s/it and peak
+    """Per (case, size, setting), in first-measured order: rounds, median s/it, CPU s/it and peak
     RSS over the rounds, and the ratios to the reference (None without a reference row)."""
     groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in records:
-        groups[(r["family"], _size(r), label(r))].append(r)
+        groups[(case(r), _size(r), label(r))].append(r)
     rows = []
     for (family, size, name), group in groups.items():
         row = {
-            "family": family,
+            "family": family,  # the case
             "size": size,
             "setting": name,
             "rounds": len(group),
@@ -109,7 +122,7 @@ def markdown(records: list[dict]) -> str:
     ]
     for r in records:
         lines.append(
-            f"| {r['family']} {label(r)} | {_size(r)} | {r['median_s']:.2f} | {r['spread_s'][0]:.2f}–{r['spread_s'][1]:.2f}, "
+            f"| {case(r)} {label(r)} | {_size(r)} | {r['median_s']:.2f} | {r['spread_s'][0]:.2f}–{r['spread_s'][1]:.2f}, "
             f"{r['iqr_s']:.2f} | {r['median_cpu_s']:.2f} | {r['peak_rss_gb']:.2f} GB | {r['loadavg'][0]:.1f} |"
         )
     lines += [

@@ -301,3 +301,126 @@ def test_precision_benchmark_prints_a_row_per_layer_and_precision(monkeypatch, c
     rows = {(r["layer"], r["precision"]) for r in lines[1:]}
     assert rows == {(layer, p) for layer in ("conv 4x4/2", "transposed conv 4x4/2") for p in ("fp32", "bf16")}
     assert all(r["cpu_s_median"] > 0 for r in lines[1:])
+
+
+# ---- the controlnet pair: bench_train.py --family controlnet and reference/bench_controlnet_step.py ------------
+
+bench_controlnet_step = _script("benchmarks/reference/bench_controlnet_step.py")
+
+
+def _run_json(*argv: str) -> dict:
+    """One benchmark process on one thread (two threads on a busy 2-core machine wait on each other)."""
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, *argv], cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _well_formed(line: dict, impl: str) -> None:
+    assert line["impl"] == impl and line["family"] == "controlnet" and line["base"] == "tiny"
+    assert line["size"] == [64, 64] and line["batch"] == 1 and line["threads"] == 1 and line["precision"] == "fp32"
+    assert len(line["wall_s"]) == len(line["cpu_s"]) == 2 and line["warmup"] == 1
+    assert line["median_s"] == line["wall_s"][1] > 0 and line["spread_s"] == [line["median_s"]] * 2
+    assert line["median_cpu_s"] == line["cpu_s"][1] > 0
+    assert 0.3 < line["rss_after_setup_gb"] <= line["peak_rss_gb"] < 3
+    assert all(k in line for k in summarize.REQUIRED)
+
+
+@pytest.mark.slow
+def test_controlnet_pair_times_one_step_on_each_side() -> None:
+    """Both sides at the tiny base, 64x64, one warm-up and one timed step, equal settings: each prints a
+    well-formed line, the two lines are about the same networks, and summarize.py pairs them."""
+    common = ["--base", "tiny", "--size", "64", "64", "--steps", "1", "--warmup", "1"]
+    ours = _run_json("benchmarks/bench_train.py", "--family", "controlnet", "--equal-settings", *common)
+    reference = _run_json(
+        "benchmarks/reference/bench_controlnet_step.py", "--gradient-checkpointing", "both", "--weight-decay", "0",
+        *common,
+    )  # fmt: skip
+
+    _well_formed(ours, "paintscape")
+    # controlnet.yaml's recipe: no EMA (the default here, not only with --no-ema), the ControlNet and the UNet
+    # recompute activations in backward; the tiny base's UNet and the ControlNet made from it
+    assert ours["ema"] is False and ours["equal_settings"] is True
+    assert ours["gradient_checkpointing"] == ["controlnet", "unet"]
+    assert ours["unet_parameters"] == 1_645_572 and ours["controlnet_parameters"] == 1_105_360
+    assert ours["optimizer_state_gb"]["G"] == pytest.approx(2 * 4 * 1_105_360 / 2**30, abs=1e-3)  # Adam's two moments
+
+    _well_formed(reference, "reference")
+    assert reference["ema"] is False and reference["mode"] == "train"
+    assert reference["gradient_checkpointing"] == ours["gradient_checkpointing"]
+    for name in ("unet_parameters", "controlnet_parameters"):  # the same networks on both sides
+        assert reference[name] == ours[name]
+    assert reference["optimizer"] == "AdamW(lr=5e-6, betas=(0.9, 0.999), weight_decay=0.0, eps=1e-8)"
+    rows = {row["setting"]: row for row in summarize.summary([ours, reference])}
+    assert set(rows) == {"reference", "paintscape fp32"}
+    assert rows["paintscape fp32"]["family"] == "controlnet (tiny base, checkpointing controlnet+unet)"
+    assert rows["paintscape fp32"]["memory_vs_reference"] == pytest.approx(ours["peak_rss_gb"] / reference["peak_rss_gb"])
+
+
+@pytest.mark.slow
+def test_controlnet_reference_step_in_mixed_precision_with_the_scripts_checkpointing_flag() -> None:
+    """--precision bf16 (the frozen modules in bf16, the ControlNet under autocast) and --gradient-checkpointing
+    controlnet (train_controlnet.py's --gradient_checkpointing), with the script's weight decay."""
+    line = _run_json(
+        "benchmarks/reference/bench_controlnet_step.py", "--base", "tiny", "--size", "64", "64", "--steps", "1",
+        "--warmup", "0", "--precision", "bf16", "--gradient-checkpointing", "controlnet",
+    )  # fmt: skip
+    assert line["precision"] == "bf16" and line["gradient_checkpointing"] == ["controlnet"]
+    assert line["optimizer"] == "AdamW(lr=5e-6, betas=(0.9, 0.999), weight_decay=0.01, eps=1e-8)"
+    assert len(line["wall_s"]) == 1 and line["median_s"] > 0 and line["peak_rss_gb"] > 0.3
+    assert summarize.case(line) == "controlnet (tiny base, checkpointing controlnet)"
+
+
+def test_controlnet_summary_pairs_only_equal_checkpointing() -> None:
+    def line(impl: str, median: float, parts: list[str], **extra) -> dict:
+        return {**_record(impl, median, 9.0), "family": "controlnet", "base": "sd15", "gradient_checkpointing": parts,
+                **extra}  # fmt: skip
+
+    both, none = ["controlnet", "unet"], []
+    records = [
+        line("reference", 12.0, both),
+        line("paintscape", 10.0, both, precision="fp32", ema=False, set=[]),
+        line("reference", 8.0, none),
+        line("paintscape", 4.0, none, precision="fp32", ema=False, set=["model.generator.args.gradient_checkpointing=false"]),
+    ]  # fmt: skip
+    rows = {(row["family"], row["setting"]): row for row in summarize.summary(records)}
+    assert rows[("controlnet (sd15 base, checkpointing controlnet+unet)", "paintscape fp32")]["rate_vs_reference"] == 1.2
+    unchecked = ("controlnet (sd15 base, checkpointing none)", "paintscape fp32 model.generator.args.gradient_checkpointing=false")
+    assert rows[unchecked]["rate_vs_reference"] == 2.0
+
+
+def test_controlnet_equal_settings_match_the_reference_defaults() -> None:
+    """bench_train --family controlnet --equal-settings and the reference script's defaults (train_controlnet.py's):
+    Adam's betas, gradient clipping at 1, no label dropout, no EMA; checkpointing as the recipe has it ("both")."""
+    spec = bench_train.FAMILIES["controlnet"]
+    config = load_config(REPO / spec.config, spec.overrides((256, 256), 1, equal=True) + ["data.root=unused"])
+    reference = bench_controlnet_step.parse([])
+    assert tuple(config.train.betas) == (0.9, 0.999) and config.train.max_grad_norm == reference.max_grad_norm == 1.0
+    assert config.loss.label_dropout == 0.0 and spec.ema_half_life_images == 0 and config.train.ema_half_life_images == 0
+    assert config.model.generator.args["gradient_checkpointing"] is True
+    assert bench_controlnet_step.CHECKPOINTING["both"] == ("controlnet", "unet")
+    assert (reference.base, reference.size, reference.batch, reference.precision) == ("sd15", (256, 256), 1, "fp32")
+    assert reference.gradient_checkpointing == "none" and reference.weight_decay == 1e-2  # the script's own defaults
+
+
+def test_controlnet_base_folder_holds_the_modules_the_reference_builds(tmp_path, monkeypatch) -> None:
+    """What bench_train writes and paintscape's load_base reads is what the reference script builds in memory."""
+    monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
+    import torch
+
+    sd15_base = _script("benchmarks/sd15_base.py")
+    from paintscape.models.diffusion.components import load_base
+
+    sd15_base.write_base(tmp_path / "base", "tiny")
+    assert sorted(p.name for p in (tmp_path / "base").iterdir()) == ["scheduler", "text_encoder", "tokenizer", "unet", "vae"]
+    loaded = load_base(tmp_path / "base", prompt=sd15_base.PROMPT, dtype=torch.float32)
+    for part, module in (("unet", loaded.unet), ("vae", loaded.vae)):
+        built = sd15_base.build_module("tiny", part).state_dict()
+        assert module.state_dict().keys() == built.keys()
+        assert all(torch.equal(module.state_dict()[k], built[k]) for k in built), part
+    assert loaded.prompt_embedding.shape == (1, sd15_base.PROMPT_TOKENS, 32)
+    assert loaded.schedule_config["beta_schedule"] == "scaled_linear" and loaded.schedule_config["num_train_timesteps"] == 1000
+    assert sd15_base.BASES["sd15"].unet["block_out_channels"] == [320, 640, 1280, 1280]
