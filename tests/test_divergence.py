@@ -55,6 +55,15 @@ def test_a_finite_tensor_whose_sum_overflows_is_finite() -> None:
     assert non_finite_tensors(networks) == ["generator.1.running_var"]
 
 
+def test_frozen_parameters_are_not_checked() -> None:
+    """Parameters that do not train (a frozen diffusion base) cannot diverge; reading them every step would cost
+    a pass over the whole base."""
+    networks = small_networks()
+    networks["discriminator"].weight.requires_grad_(False)
+    networks["discriminator"].weight.data[0, 0] = float("nan")
+    assert non_finite_tensors(networks) == []
+
+
 def test_integer_buffers_are_not_checked() -> None:
     networks = small_networks()
     networks["generator"][1].num_batches_tracked.fill_(2**62)

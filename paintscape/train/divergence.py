@@ -24,7 +24,7 @@ class TrainingDiverged(RuntimeError):
 
 
 def non_finite_tensors(modules: Mapping[str, nn.Module]) -> list[str]:
-    """``"role.tensor name"`` of every floating-point parameter or buffer holding NaN or Inf.
+    """``"role.tensor name"`` of every trained floating-point parameter or buffer holding NaN or Inf.
 
     Runs after every optimiser step, so it must cost little next to one. A tensor's sum is NaN or
     Inf whenever one of its values is, and summing is one vectorised read with no temporary the size
@@ -36,7 +36,8 @@ def non_finite_tensors(modules: Mapping[str, nn.Module]) -> list[str]:
     tensors: list[torch.Tensor] = []
     for role, module in modules.items():
         for name, tensor in itertools.chain(module.named_parameters(), module.named_buffers()):
-            if tensor.is_floating_point():
+            # a frozen parameter (the diffusion base, 0.9 B values) is not trained, so it cannot diverge
+            if tensor.is_floating_point() and not (isinstance(tensor, nn.Parameter) and not tensor.requires_grad):
                 names.append(f"{role}.{name}")
                 tensors.append(tensor.detach())
     if not tensors:
