@@ -34,7 +34,6 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/: timing
+
+from timing import timing_fields  # noqa: E402
 
 
 class RandomBase:
@@ -272,9 +274,6 @@ def measure(args: argparse.Namespace) -> dict:
         family_fields = {} if family.base is None else family.base.fields(trainer.state.objective.generator(), args)
         if trainer.log is not None:
             trainer.log.close()
-    timed = wall[args.warmup :]
-    median = statistics.median(timed)
-    quartiles = statistics.quantiles(timed, n=4) if len(timed) > 1 else [median] * 3
     result = {
         "impl": "paintscape",
         "family": args.family,
@@ -288,14 +287,7 @@ def measure(args: argparse.Namespace) -> dict:
         "equal_settings": args.equal_settings,
         "set": args.set,
         "threads": torch.get_num_threads(),
-        "wall_s": [round(t, 3) for t in wall],
-        "cpu_s": [round(t, 3) for t in cpu],
-        "warmup": args.warmup,
-        "median_s": round(median, 3),
-        "spread_s": [round(min(timed), 3), round(max(timed), 3)],
-        "iqr_s": round(quartiles[2] - quartiles[0], 3),
-        "images_per_s": round(args.batch / median, 4),
-        "median_cpu_s": round(statistics.median(cpu[args.warmup :]), 3),
+        **timing_fields(wall, cpu, args.warmup, args.batch),
         "rss_after_setup_gb": rss_setup,
         "optimizer_state_gb": optimizer_state_gb,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),

@@ -35,12 +35,15 @@ import contextlib
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: timing
+
+from timing import timing_fields  # noqa: E402
 
 NUM_CLASSES = 29
 
@@ -182,9 +185,6 @@ def measure(args: argparse.Namespace) -> dict:
             wall.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
             print(f"step {step}: {wall[-1]:.2f} s wall, {cpu[-1]:.2f} s CPU", file=sys.stderr, flush=True)
-    timed = wall[args.warmup :]
-    median = statistics.median(timed)
-    quartiles = statistics.quantiles(timed, n=4) if len(timed) > 1 else [median] * 3
     return {
         "impl": "reference",
         "repository": prepared.get("repository"),
@@ -198,15 +198,7 @@ def measure(args: argparse.Namespace) -> dict:
         "mode": "generate" if args.generate else "train",
         "argv": [a if not a.startswith(tempfile.gettempdir()) else "TMP" for a in argv],
         "threads": torch.get_num_threads(),
-        "wall_s": [round(t, 3) for t in wall],
-        "cpu_s": [round(t, 3) for t in cpu],
-        "warmup": args.warmup,
-        "median_s": round(median, 3),
-        "spread_s": [round(min(timed), 3), round(max(timed), 3)],
-        "iqr_s": round(quartiles[2] - quartiles[0], 3),
-        "images_per_s": round(args.batch / median, 4),
-        "median_s_per_image": round(median / args.batch, 3),
-        "median_cpu_s": round(statistics.median(cpu[args.warmup :]), 3),
+        **timing_fields(wall, cpu, args.warmup, args.batch),
         "rss_after_setup_gb": rss_setup,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
